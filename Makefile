@@ -1,0 +1,40 @@
+# The two commands the README names: `make lab` (the labs on the embedded default) and `make test`.
+# Each sets itself up from nothing: a virtual environment in .venv with labkit and its dev extras.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.labkit-installed
+export LABKIT_CACHE ?= $(CURDIR)/data/cache
+export NUMBA_CACHE_DIR ?= $(CURDIR)/data/cache/numba
+export MPLBACKEND ?= Agg
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: lab test bench install check-export check-clean nbtest pytest
+
+$(STAMP): setup.py settings.ini
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/labkit lab --preset small --out runs/default
+
+test: $(STAMP) check-export check-clean nbtest pytest
+
+check-export: $(STAMP)
+	$(PY) tools/check_generated.py export
+
+check-clean: $(STAMP)
+	$(PY) tools/check_generated.py clean
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
+
+pytest: $(STAMP)
+	$(BIN)/pytest tests -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/labkit bench
