@@ -9,7 +9,7 @@ export NUMBA_CACHE_DIR ?= $(CURDIR)/data/cache/numba
 export MPLBACKEND ?= Agg
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: lab test bench install check-export check-clean nbtest pytest
+.PHONY: lab test bench install readme check-export check-clean check-readme nbtest pytest
 
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -22,13 +22,19 @@ install: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/labkit lab --preset small --out runs/default
 
-test: $(STAMP) check-export check-clean nbtest pytest
+test: $(STAMP) check-export check-clean check-readme nbtest pytest
 
 check-export: $(STAMP)
 	$(PY) tools/check_generated.py export
 
 check-clean: $(STAMP)
 	$(PY) tools/check_generated.py clean
+
+check-readme: $(STAMP)
+	$(PY) tools/check_generated.py readme
+
+readme: $(STAMP)
+	$(PY) tools/check_generated.py readme || true
 
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
