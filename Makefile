@@ -6,7 +6,6 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.labkit-installed
 export LABKIT_CACHE ?= $(CURDIR)/data/cache
 export NUMBA_CACHE_DIR ?= $(CURDIR)/data/cache/numba
-export MPLBACKEND ?= Agg
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: lab test bench install readme check-export check-clean check-readme nbtest pytest
