@@ -23,7 +23,7 @@ def test_help_explains_each_subcommand():
 def test_data_info_reads_the_real_layout(lab_root, capsys):
     assert main(["data", "info", str(lab_root)]) == 0
     out = capsys.readouterr().out
-    assert "fma_genre_spectrograms_beat" in out and "train_labels.txt, test_labels.txt" in out
+    assert "fma_genre_spectrograms_beat" in out and "test_labels.txt, train_labels.txt" in out
     assert "multitask_dataset " in out
 
 

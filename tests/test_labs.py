@@ -1,0 +1,77 @@
+"""Every lab notebook runs under papermill, through `labkit lab`'s own runner, with tiny parameters on the tiny
+preset, and writes sane metrics. The checks look for values that are present, finite and in range, and for
+learning where it is meaningful even on tiny data (the one-batch overfit check); never for exact numbers."""
+import json, math, os
+from pathlib import Path
+
+import nbformat, papermill as pm, pytest
+
+from labkit.runner import list_labs, run_labs
+
+LABS = list_labs()
+CORE = {"data_dir", "preset", "epochs", "batch_size", "seed", "device", "out_dir"}
+TINY = dict(epochs=1, batch_size=8, device="cpu", overfit_epochs=40, pretrain_epochs=1)
+
+
+def test_there_are_labs():
+    assert [p.name[:2] for p in LABS] == [f"{i:02d}" for i in range(1, len(LABS) + 1)] and len(LABS) >= 2
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_lab_has_one_parameters_cell_and_a_kernelspec(lab):
+    nb = nbformat.read(lab, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{lab.name}: {len(tagged)} cells tagged 'parameters'"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert CORE <= set(pm.inspect_notebook(str(lab))), f"{lab.name} lacks {CORE - set(pm.inspect_notebook(str(lab)))}"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    params = {k: v for k, v in TINY.items() if any(k in pm.inspect_notebook(str(l)) for l in LABS)}
+    results = run_labs(out, preset="tiny", params=params)
+    return out, {r["name"]: r for r in results}
+
+
+def finite(x): return isinstance(x, (int, float)) and math.isfinite(x)
+def unit(x): return finite(x) and 0 <= x <= 1
+def rho(x): return finite(x) and -1 <= x <= 1
+
+
+def check_01(m):
+    assert m["n_classes"] == 10 and m["n_raw_genres"] == 20 and m["n_dropped"] > 0
+    assert m["n_train"] + m["n_dropped"] == m["n_train_raw"]
+    assert m["beat_shortening"] > 5 and len(m["examples"]) == 2 and len(set(m["examples"].values())) == 2
+
+
+def check_02(m):
+    assert m["overfit"]["final_loss"] < 0.5 * m["overfit"]["first_loss"]  # it can learn one batch
+    assert set(m["test"]) == {"mel", "mel_beat", "chroma", "fused", "fused_beat"}
+    assert all(unit(v) for r in m["test"].values() for v in r.values())
+    assert m["chance_accuracy"] == 0.1 and m["best_input"] in m["test"]
+
+
+CHECKS = {name[6:]: f for name, f in globals().items() if name.startswith("check_")}
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_lab_runs_and_writes_sane_metrics(tiny_run, lab):
+    out, results = tiny_run
+    r = results[lab.stem]
+    assert r["status"] == "ok", r["error"]
+    assert (out / lab.name).exists() and (out / lab.stem / "metrics.json").exists()
+    assert list((out / lab.stem / "figures").glob("*.png")) or lab.stem in NO_FIGURES
+    assert lab.name[:2] in CHECKS, f"no metrics check written for {lab.name}"
+    CHECKS[lab.name[:2]](r["metrics"])
+
+
+NO_FIGURES = set()
+
+
+def test_run_summary(tiny_run):
+    out, results = tiny_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["name"] for s in summary] == [l.stem for l in LABS]
+    md = (out / "summary.md").read_text()
+    assert "| lab | status | time (s) |" in md and all(l.stem in md for l in LABS)
