@@ -52,6 +52,19 @@ def check_02(m):
     assert m["chance_accuracy"] == 0.1 and m["best_input"] in m["test"]
 
 
+def check_03(m):
+    assert m["overfit"]["final_loss"] < 0.5 * m["overfit"]["first_loss"]
+    assert set(m["test"]) == {"mel", "mel_beat"} and all(unit(v) for r in m["test"].values() for v in r.values())
+    assert m["n_parameters"] > 100_000 and m["compared_with_lstm"] is True  # lab 2 ran before it in the batch
+
+
+def check_04(m):
+    assert m["n_heldout"] > 0 and m["n_train"] > m["n_val"] > 0
+    for arch in ("lstm", "cnn"):
+        assert set(m["spearman"][arch]) == {"valence", "energy", "danceability", "mean"}
+        assert all(rho(v) for v in m["spearman"][arch].values())
+
+
 CHECKS = {name[6:]: f for name, f in globals().items() if name.startswith("check_")}
 
 
