@@ -20,9 +20,10 @@ def test_backbone_shapes_for_lab_inputs(F, T):
     assert cnn(x, lengths).shape == (2, cnn.feature_size) == (2, 32)
 
 
+@pytest.mark.parametrize('packed', [True, False])
 @pytest.mark.parametrize('bidirectional', [True, False])
-def test_lstm_last_step_is_the_official_one(bidirectional):
-    m = LSTMBackbone(5, hidden_size=6, num_layers=2, bidirectional=bidirectional).eval()
+def test_lstm_last_step_is_the_official_one(bidirectional, packed):
+    m = LSTMBackbone(5, hidden_size=6, num_layers=2, bidirectional=bidirectional, packed=packed).eval()
     x, lengths = torch.randn(4, 9, 5), torch.tensor([9, 1, 4, 7])
     out, _ = pad_packed_sequence(m.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[0],
                                  batch_first=True)
@@ -31,8 +32,23 @@ def test_lstm_last_step_is_the_official_one(bidirectional):
     torch.testing.assert_close(m(x, lengths), expected)
 
 
-def test_lstm_ignores_padding_and_none_means_full():
-    m = LSTMBackbone(5, hidden_size=6).eval()
+def test_lstm_paths_agree_in_training_including_gradients():
+    "The packed path and the dense CPU path are the same function: equal outputs and equal gradients."
+    torch.manual_seed(0)
+    m = LSTMBackbone(5, hidden_size=6, num_layers=3, dropout=0.0).train()
+    x, lengths = torch.randn(5, 11, 5), torch.tensor([11, 2, 7, 1, 9])
+    grads = {}
+    for packed in (True, False):
+        m.zero_grad(); m.packed = packed
+        out = m(x, lengths); (out ** 2).sum().backward()
+        grads[packed] = (out.detach(), [p.grad.clone() for p in m.parameters()])
+    torch.testing.assert_close(grads[True][0], grads[False][0])
+    for a, b in zip(grads[True][1], grads[False][1]): torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('packed', [True, False])
+def test_lstm_ignores_padding_and_none_means_full(packed):
+    m = LSTMBackbone(5, hidden_size=6, packed=packed).eval()
     x = torch.randn(3, 10, 5)
     lengths = torch.tensor([10, 4, 6])
     feats = m(x, lengths)
@@ -45,6 +61,7 @@ def test_lstm_ignores_padding_and_none_means_full():
 
 @torch.no_grad()
 def test_cnn_mask_limits_the_effect_of_padding():
+    torch.manual_seed(0)
     cnn = CNNBackbone(**SMALL_CNN).eval()
     clip = torch.randn(1, 64, 128) * 10 - 40
     padded = torch.cat([clip, torch.zeros(1, 192, 128)], 1)
