@@ -65,6 +65,25 @@ def check_04(m):
         assert all(rho(v) for v in m["spearman"][arch].values())
 
 
+def check_05(m):
+    assert m["pretrained"].endswith("03_cnn_genre/mel/best.pt")  # lab 3's checkpoint was found and reused
+    assert set(m["spearman"]) == {"from scratch (lab 4)", "transfer, frozen backbone", "transfer, fine-tuned"}
+    assert all(rho(v) for v in m["spearman"].values())
+    assert 0 < m["trainable_frozen"] < m["trainable_finetuned"] / 100  # only the head trains when frozen
+
+
+def check_06(m):
+    assert set(m["spearman"]) == {"valence", "energy", "danceability", "mean"} and all(rho(v) for v in m["spearman"].values())
+    assert m["solution"]["rows"] == m["solution"]["n_test_clips"] > 0
+    lines = Path(m["solution"]["path"]).read_text().splitlines()
+    assert lines[0] == "Id.fused.full.npy.gz,valence,energy,danceability" and len(lines) == m["solution"]["rows"] + 1
+
+
+def check_07(m):
+    assert m["embedding_size"] > 0 and m["n_clips"] > 0
+    assert all(finite(v) and -1 <= v <= 1 for v in m["silhouette"].values())
+
+
 CHECKS = {name[6:]: f for name, f in globals().items() if name.startswith("check_")}
 
 
