@@ -42,7 +42,8 @@ def main(n: int, seconds: float, n_jobs: int, out: Path):
         d_beat = max(np.abs(res.features[k]["beat"] - ref[k]["beat"]).max() for k in ref
                      if res.features[k]["beat"].shape == ref[k]["beat"].shape)
         assert same_beats == n and d_full < 1e-3 and d_beat < 1e-3, (same_beats, d_full, d_beat)
-        for k in ref: assert np.array_equal(res.features[k]["beat"], res1.features[k]["beat"])
+        d_workers = max(np.abs(res.features[k]["beat"] - res1.features[k]["beat"]).max() for k in ref)
+        assert d_workers < 1e-3, d_workers  # one-thread workers vs this process: float rounding only
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     thr = lambda t: f"{total_audio / t:,.0f} s/s"
