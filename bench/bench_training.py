@@ -85,7 +85,7 @@ def throughput(model, dl, device, max_batches, warmup=True):
     return n / dt
 
 
-def build_pipes(packed_ds, padded_ds, train_idx, val_idx, seeds, device):
+def build_pipes(packed_ds, padded_ds, train_idx, val_idx, seeds, device, n_classes):
     "For each seed, the labkit and the reference pipeline: loaders, model (same initial weights for both), optimizer."
     pipes = {}
     for seed in seeds:
@@ -99,7 +99,7 @@ def build_pipes(packed_ds, padded_ds, train_idx, val_idx, seeds, device):
                 val = DataLoader(Subset(padded_ds, val_idx), 64, shuffle=False)
             seed_everything(seed)
             model = Classifier(cls(input_dim=140, hidden_size=128, num_layers=2, bidirectional=True, dropout=0.1),
-                               len(CLASSES)).to(device)
+                               n_classes).to(device)
             pipes[method, seed] = dict(train=train, val=val, model=model, times=[],
                                        opt=torch.optim.Adam(model.parameters(), 1e-3, weight_decay=1e-4))
         a, b = pipes["labkit", seed]["model"].state_dict(), pipes["reference", seed]["model"].state_dict()
@@ -130,7 +130,7 @@ def run_interleaved(pipes, epochs, device, loss_fn):
                   f"{seen[k] / secs[k]:7.1f} samples/s", flush=True)
 
 
-def main(quick: bool, out: Path, device: str, threads: list, seed: int = 0):
+def main(quick: bool, out: Path, device: str, threads: list, data: Path | None = None, seed: int = 0):
     device = get_device(device)
     n_beat, epochs, n_batches, full_batches, bs_full = (240, 2, 3, 1, 4) if quick else (1500, 5, 10, 2, 8)
     n_full, seeds = bs_full * (full_batches + 1), (seed, seed + 1)
@@ -138,20 +138,22 @@ def main(quick: bool, out: Path, device: str, threads: list, seed: int = 0):
     rng = np.random.default_rng(seed)
     loss_fn = nn.CrossEntropyLoss()
     try:
-        lengths = beat_lengths(n_beat, rng)
-        write_clips(tmp, "fma_genre_spectrograms_beat", lengths, seed, "beat")
-        write_clips(tmp, "fma_genre_spectrograms", rng.integers(1291, 1294, n_full), seed + 1, "full")
-        raw = SpectrogramDataset(tmp, beat=True, feature="fused", in_memory=True, verbose=False)
+        root = Path(data) if data else tmp                                   # a real or synth data root, or clips written here
+        if not data:
+            write_clips(tmp, "fma_genre_spectrograms_beat", beat_lengths(n_beat, rng), seed, "beat")
+            write_clips(tmp, "fma_genre_spectrograms", rng.integers(1291, 1294, n_full), seed + 1, "full")
+        raw = SpectrogramDataset(root, beat=True, feature="fused", in_memory=True, verbose=False)
+        lengths, n_classes = raw.lengths, len(raw.classes)
         train_idx, val_idx = train_val_split(raw, val_size=0.2, seed=420)
         norm = normalizer(Subset(raw, train_idx))
-        packed_ds = SpectrogramDataset(tmp, beat=True, feature="fused", in_memory=True, transform=norm, verbose=False)
-        padded_ds = SpectrogramDataset(tmp, beat=True, feature="fused", in_memory=True, transform=norm,
+        packed_ds = SpectrogramDataset(root, beat=True, feature="fused", in_memory=True, transform=norm, verbose=False)
+        padded_ds = SpectrogramDataset(root, beat=True, feature="fused", in_memory=True, transform=norm,
                                        max_length="max", verbose=False)
-        assert padded_ds.max_length == 129 and (padded_ds.lengths == packed_ds.lengths).all()
+        assert padded_ds.max_length == lengths.max() and (padded_ds.lengths == packed_ds.lengths).all()
 
         # main comparison: both methods, two seeds each, at the first thread setting
         torch.set_num_threads(threads[0])
-        pipes = build_pipes(packed_ds, padded_ds, train_idx, val_idx, seeds, device)
+        pipes = build_pipes(packed_ds, padded_ds, train_idx, val_idx, seeds, device, n_classes)
         frames = {m: sum(x.shape[0] * x.shape[1] for x, _, _ in pipes[m, seed]["train"]) for m in ("labkit", "reference")}
         run_interleaved(pipes, epochs, device, loss_fn)
         for p in pipes.values():
@@ -164,7 +166,7 @@ def main(quick: bool, out: Path, device: str, threads: list, seed: int = 0):
         more = []
         for t in threads[1:]:
             torch.set_num_threads(t)
-            extra = build_pipes(packed_ds, padded_ds, train_idx, val_idx, (seed,), device)
+            extra = build_pipes(packed_ds, padded_ds, train_idx, val_idx, (seed,), device, n_classes)
             run_interleaved(extra, 1, device, loss_fn)
             more.append((t, extra["labkit", seed]["times"][0], extra["reference", seed]["times"][0]))
         torch.set_num_threads(threads[0])
@@ -177,10 +179,10 @@ def main(quick: bool, out: Path, device: str, threads: list, seed: int = 0):
                        throughput(create_model("lstm", input_dim=140, n_classes=10, packed=True).to(device),
                                   make_loader(beat_train, 32, bucket=True, seed=seed), device, n_batches)))
         seed_everything(seed)
-        others.append(("CNN, beat-synced fused (140 x 26..129), bucketed", 32,
+        others.append((f"CNN, beat-synced fused (140 x {lengths.min()}..{lengths.max()}), bucketed", 32,
                        throughput(create_model("cnn", n_classes=10).to(device),
                                   make_loader(beat_train, 32, bucket=True, seed=seed), device, n_batches)))
-        full_mel = SpectrogramDataset(tmp, beat=False, feature="mel", in_memory=True, verbose=False)
+        full_mel = Subset(SpectrogramDataset(root, beat=False, feature="mel", verbose=False), range(n_full))
         warm = device.type != "cpu"                                          # on the CPU one batch is slow enough
         seed_everything(seed)
         others.append(("LSTM, full-length mel (128 x ~1293)", bs_full,
@@ -200,10 +202,11 @@ def main(quick: bool, out: Path, device: str, threads: list, seed: int = 0):
     fmt = lambda v: " / ".join(f"{x:.4f}" for x in v)
     md = [f"## Training throughput: LSTM on beat-synced fused features, bucketed and unpadded vs padded to the maximum",
           "",
-          f"{len(train_idx)} training / {len(val_idx)} validation clips of beat-synced fused features (140 x T, float64 `.npy` "
-          f"in the real layout, written with `labkit.data.save_fused`; T from {lengths.min()} to {lengths.max()}, "
-          f"median {int(np.median(lengths))}, like the real data whose train maximum is 129). Model: LSTM 140 -> 2 "
-          f"bidirectional layers of 128, linear head over {len(CLASSES)} classes, Adam lr 1e-3, wd 1e-4, batch 32, "
+          f"{len(train_idx)} training / {len(val_idx)} validation clips of beat-synced fused features (140 x T"
+          f"{f', from {data}' if data else ', float64 `.npy` in the real layout, written with `labkit.data.save_fused`'}; T from {lengths.min()} to {lengths.max()}, "
+          f"median {int(np.median(lengths))}{'' if data else ', like the real data whose train maximum is 129'}). "
+          f"Model: LSTM 140 -> 2 "
+          f"bidirectional layers of 128, linear head over {n_classes} classes, Adam lr 1e-3, wd 1e-4, batch 32, "
           f"features standardised with train statistics for both. **labkit**: `make_loader(bucket=True)` "
           f"(`BucketBatchSampler`, each batch padded to its own longest clip) and `LSTMBackbone`, which reads every clip "
           f"only up to its true length (`pack_padded_sequence` on a GPU; on the CPU the same result computed densely, "
@@ -254,8 +257,10 @@ if __name__ == "__main__":
     ap.add_argument("--threads", default=None,
                     help="comma-separated torch thread counts; the first is the main measurement "
                          "(default: 1 and, if larger, torch's default)")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="a data root in the lab's layout (real or labkit.synth) instead of generated clips")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "training.md")
     a = ap.parse_args()
     n = torch.get_num_threads()
     threads = [int(t) for t in a.threads.split(",")] if a.threads else ([1, n] if n > 1 else [1])
-    main(a.quick, a.out, a.device, threads)
+    main(a.quick, a.out, a.device, threads, a.data)
