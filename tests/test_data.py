@@ -53,7 +53,9 @@ def test_mapping_drops_are_counted_and_reported(lab_root, capsys):
     dropped = {g for g, v in CLASS_MAPPING.items() if v is None}
     assert set(ds.dropped) == dropped and ds.n_dropped == 10 and len(ds) == 30
     out = capsys.readouterr().out
-    assert "10 dropped" in out and "Indie-Rock 2" in out
+    assert "10 dropped" in out and "Indie-Rock 2" in out and "without a label" not in out
+    (lab_root / "fma_genre_spectrograms/train/999.fused.full.npy").write_bytes(ds.files[0].read_bytes())
+    assert SpectrogramDataset(lab_root, "genre", "train", verbose=False).n_unlabelled == 1
 
 
 def test_one_encoder_for_train_and_test(lab_root):
