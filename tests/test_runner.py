@@ -22,8 +22,8 @@ def test_failing_lab_is_reported_and_the_rest_still_run(tmp_path, lab_root):
     toy_lab(labs / "03_plot.ipynb", "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n"
                                     "json.dump({'seed': seed}, open(out / 'metrics.json', 'w'))")
     run = tmp_path / "run"
-    r = subprocess.run([LABKIT, "lab", "--labs", str(labs), "--out", str(run), "--data-dir", str(lab_root),
-                        "-p", "epochs=3"], capture_output=True, text=True)
+    r = subprocess.run([LABKIT, "lab", "--labs", str(labs), "--out", "run", "--data-dir", str(lab_root),
+                        "-p", "epochs=3"], capture_output=True, text=True, cwd=tmp_path)  # a relative --out, as `make lab` gives
     assert r.returncode == 1, r.stderr
     summary = {s["name"]: s for s in json.loads((run / "summary.json").read_text())}
     assert [summary[n]["status"] for n in ("01_ok", "02_broken", "03_plot")] == ["ok", "failed", "ok"]
@@ -33,3 +33,4 @@ def test_failing_lab_is_reported_and_the_rest_still_run(tmp_path, lab_root):
     md = (run / "summary.md").read_text()
     assert "## Failures" in md and "02_broken" in md and "| 01_ok | epochs | 3 |" in md
     assert (run / "02_broken.ipynb").exists()  # the executed notebook shows where it stopped
+    assert (run / "01_ok" / "metrics.json").exists() and not (labs / "run").exists()  # outputs land in --out
