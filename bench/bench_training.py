@@ -227,9 +227,8 @@ def main(quick: bool, out: Path, device: str, threads: list, data: Path | None =
            f"{np.mean(vl['labkit']) - np.mean(vl['reference']):+.4f} (mean diff.) | equal within noise |",
            f"| validation accuracy after {epochs} epochs | {fmt(va['labkit'])} | {fmt(va['reference'])} | | |",
            "",
-           f"The first row is the main measurement: the machine's cores were shared with other processes, and with "
-           f"more than one torch thread the threads of both pipelines wait on each other and on those processes "
-           f"(every 2-thread number is several times lower than the 1-thread one), so those rows are noisy. "
+           f"The first row is the main measurement: with one torch thread the two pipelines cannot compete for cores "
+           f"with each other or with other processes; rows with more threads are one epoch each and noisier. "
            f"Noise: the largest spread of validation loss between two seeds of the same method is {spread:.4f}; the "
            f"difference of the means is {abs(np.mean(vl['labkit']) - np.mean(vl['reference'])):.4f}. "
            f"Per-epoch samples/s at {threads[0]} thread(s): labkit {', '.join(f'{v:.0f}' for v in sum(per('labkit', 'times'), []))}; "
@@ -241,7 +240,7 @@ def main(quick: bool, out: Path, device: str, threads: list, data: Path | None =
            "",
            "| model and input | batch | samples/s |", "|---|---|---|"]
     md += [f"| {a} | {b} | {c:.2f} |" for a, b, c in others]
-    md += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared with other work while measured), "
+    md += ["", f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores (other processes may share them), "
            f"device {device}{' (' + torch.cuda.get_device_name() + ')' if device.type == 'cuda' else ''}, "
            f"Python {platform.python_version()}, torch {torch.__version__}.{' Quick mode.' if quick else ''}", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
