@@ -44,6 +44,18 @@ def test_frozen_backbone_unchanged_after_fine_tuning_while_head_changes(genre_ch
     for k, v in source.backbone.named_parameters(): assert torch.equal(after["backbone." + k], v.detach())
 
 
+def test_frozen_batchnorm_keeps_the_source_statistics_and_unfreeze_releases_it(genre_checkpoint):
+    _, path = genre_checkpoint
+    model = freeze(load_backbone(small_cnn(n_targets=1), path))
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    fit(model, batches(), loss_fn=nn.MSELoss(), epochs=2, lr=1e-2, progress=False, device="cpu")
+    for k, v in model.backbone.state_dict().items(): assert torch.equal(before[k], v), k  # buffers too
+    unfreeze(model)
+    fit(model, batches(), loss_fn=nn.MSELoss(), epochs=1, lr=1e-2, progress=False, device="cpu")
+    changed = [k for k, v in model.backbone.state_dict().items() if "running_mean" in k and not torch.equal(before[k], v)]
+    assert changed, "unfrozen BatchNorm layers should update their statistics again"
+
+
 def test_first_n_convs_frozen_later_ones_and_head_train(genre_checkpoint):
     _, path = genre_checkpoint
     model = freeze(load_backbone(small_cnn(n_targets=1), path), n_conv=1)
