@@ -35,8 +35,10 @@ check-readme: $(STAMP)
 readme: $(STAMP)
 	$(PY) tools/check_generated.py readme || true
 
+# One notebook at a time: librosa's numba functions compiled into one cache by two processes at once can
+# crash a worker (a segfault, seen about one run in five with two workers).
 nbtest: $(STAMP)
-	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
+	$(BIN)/nbdev_test --path nbs --n_workers 1 --timing
 
 pytest: $(STAMP)
 	$(BIN)/pytest tests -q -p no:cacheprovider
