@@ -4,8 +4,9 @@
 
 # %% ../nbs/00_data.ipynb #33290c25
 from __future__ import annotations
-import csv, gzip, io, math, os, zipfile
+import codecs, csv, errno, gzip, io, math, os, re, stat, warnings, zipfile
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -27,10 +28,76 @@ __all__ = ['FOLDERS', 'N_MELS', 'N_CHROMA', 'N_FUSED', 'AFFECT', 'CLASS_MAPPING'
 class LabkitError(Exception):
     "An error the user can fix; the message names the file or value, what was expected, and the fix."
 
+# %% ../nbs/00_data.ipynb #a1c3e5f1
+def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+def _int_param(
+    name:str, # the parameter's name, for the message
+    value, # what the caller passed
+    minimum:int|None=None, # smallest allowed value
+    maximum:int|None=None, # largest allowed value
+    what:str="a whole number", # what is expected, in words
+    or_else:str="", # the other accepted values, e.g. ", 'max' or None"
+) -> int:
+    "`value` as an int, or a LabkitError naming the parameter; whole floats such as 30.0 are accepted."
+    v = value
+    if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer(): v = int(v)
+    if not _is_int(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        bounds = " and ".join(b for b in (f">= {minimum}" if minimum is not None else "",
+                                          f"<= {maximum}" if maximum is not None else "") if b)
+        raise LabkitError(f"{name}={value!r} is not valid: expected {what}{' ' + bounds if bounds else ''}{or_else}.")
+    return int(v)
+
+def _float_param(
+    name:str, # the parameter's name, for the message
+    value, # what the caller passed
+    what:str="a finite number", # what is expected, in words
+) -> float:
+    "`value` as a finite float, or a LabkitError naming the parameter."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+       or not math.isfinite(value):
+        raise LabkitError(f"{name}={value!r} is not valid: expected {what}.")
+    return float(value)
+
+def _bool_param(
+    name:str, # the parameter's name, for the message
+    value, # what the caller passed
+) -> bool:
+    "`value` as a bool (True, False, or the integers 1 and 0), or a LabkitError naming the parameter."
+    if isinstance(value, (bool, np.bool_)) or (_is_int(value) and value in (0, 1)): return bool(value)
+    raise LabkitError(f"{name}={value!r} is not valid: expected True or False.")
+
+def _choice_param(
+    name:str, # the parameter's name, for the message
+    value, # what the caller passed
+    choices:Iterable[str], # the allowed values
+) -> str:
+    "`value` when it is one of `choices`, or a LabkitError listing them."
+    choices = list(choices)
+    if isinstance(value, str) and value in choices: return value
+    opts = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1 else repr(choices[0])
+    raise LabkitError(f"{name}={value!r} is not known; use {opts}.")
+
+def _path_param(
+    name:str, # the parameter's name, for the message
+    value, # what the caller passed
+) -> Path:
+    "`value` as a Path (a non-empty str or path-like), or a LabkitError naming the parameter."
+    if isinstance(value, (str, os.PathLike)) and str(value).strip(): return Path(value).expanduser()
+    raise LabkitError(f"{name}={value!r} is not valid: expected a file or folder path (a str or pathlib.Path).")
+
 # %% ../nbs/00_data.ipynb #7dea310e
+def _checkout_root() -> Path|None:
+    "The source checkout labkit is imported from (its parent holds settings.ini and data/), or None for an installed package."
+    import labkit
+    root = Path(os.path.realpath(labkit.__file__)).parent.parent
+    return root if (root / "settings.ini").is_file() and (root / "data").is_dir() else None
+
 def cache_dir() -> Path:
-    "The folder where labkit caches generated data: `$LABKIT_CACHE` or `~/.cache/labkit`."
-    return Path(os.environ.get("LABKIT_CACHE") or Path.home() / ".cache" / "labkit").expanduser()
+    "Where labkit caches generated data: `$LABKIT_CACHE`, else `<checkout>/data/cache` in a source checkout, else `~/.cache/labkit`."
+    if os.environ.get("LABKIT_CACHE"): return Path(os.environ["LABKIT_CACHE"]).expanduser()
+    root = _checkout_root()
+    return root / "data" / "cache" if root is not None else Path.home() / ".cache" / "labkit"
 
 # %% ../nbs/00_data.ipynb #c5f670a4
 FOLDERS = {
@@ -43,21 +110,76 @@ N_MELS, N_CHROMA = 128, 12
 N_FUSED = N_MELS + N_CHROMA
 AFFECT = ("valence", "energy", "danceability")
 
+# %% ../nbs/00_data.ipynb #b2d4f6a1
+def _dangling(path) -> LabkitError|None:
+    try: return LabkitError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist. "
+                            "Point the link at the real file or folder, or remove it.") if os.path.islink(path) else None
+    except OSError: return None
+
+def _fs_error(
+    path:str|Path, # the path that could not be looked at
+    e:OSError, # the error the operating system gave
+) -> LabkitError:
+    "A LabkitError naming `path` for an operating-system error met while stat-ing, listing or opening it."
+    if e.errno == errno.ELOOP:
+        return LabkitError(f"{path} is a symbolic link loop (it leads back to itself, directly or through other links). "
+                           "Replace it by the real file or folder, or point the link at them.")
+    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+        return _dangling(path) or LabkitError(f"{path} does not exist. Check the path.")
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return LabkitError(f"{path} cannot be read: permission denied. Check the permissions of it and of its folders.")
+    return LabkitError(f"{path} cannot be read ({e.strerror or e}). Check that the path is right and the disk is readable.")
+
+def _path_kind(
+    path:str|Path, # any path; symbolic links are followed
+) -> str|None:
+    "'dir', 'file' or 'other' for what `path` leads to, None when nothing is there; a LabkitError for a loop, a dangling link or an unreadable path."
+    try: st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        if (err := _dangling(path)) is not None: raise err from None
+        return None
+    except OSError as e: raise _fs_error(path, e) from None
+    except ValueError as e: raise LabkitError(f"{str(path)!r} is not a usable path ({e}).") from None
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+
 # %% ../nbs/00_data.ipynb #f43275d6
+def _holds_dataset(folder:Path) -> bool:
+    return any(_path_kind(folder / f) == "dir" for f in FOLDERS.values())
+
+def _root_near(path:Path) -> Path|None:
+    "The nearest folder above `path` that holds (or nests in data/) the dataset folders, if any."
+    for p in path.parents:
+        try:
+            if _holds_dataset(p): return p
+            if _path_kind(p / "data") == "dir" and _holds_dataset(p / "data"): return p
+        except LabkitError: return None
+    return None
+
 def find_data_root(
     data_dir:str|Path|None=None, # folder holding the four dataset folders; None reads `$LABKIT_DATA`
 ) -> Path:
     "The data root: `data_dir`, else `$LABKIT_DATA`, checked to hold at least one of the four folders."
-    if data_dir is None: data_dir = os.environ.get("LABKIT_DATA")
+    if data_dir is None: data_dir = os.environ.get("LABKIT_DATA") or None
     if data_dir is None:
         raise LabkitError("No data folder given. Pass data_dir=... (the folder holding fma_genre_spectrograms/ and "
                           "its siblings), set LABKIT_DATA, or use labkit.synth.data_root() for the embedded corpus.")
+    if not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir).strip():
+        raise LabkitError(f"data_dir={data_dir!r} is not valid: expected the path of the folder holding "
+                          "fma_genre_spectrograms/ and its siblings.")
     root = Path(data_dir).expanduser()
-    if not root.is_dir():
+    kind = _path_kind(root)
+    if kind is None:
         raise LabkitError(f"Data folder {root} does not exist. Check the path, or unzip the Kaggle dataset there.")
+    if kind != "dir":
+        near = _root_near(root)
+        what = "a file" if kind == "file" else "not a regular folder"
+        instead = f"here that is {near}" if near is not None else f"perhaps {root.parent}"
+        raise LabkitError(f"{root} is {what}, not a folder. Give the data folder instead: the one that holds "
+                          f"fma_genre_spectrograms/ and its siblings ({instead}).")
     for cand in (root, root / "data"):
-        if any((cand / f).is_dir() for f in FOLDERS.values()): return cand
-    found = sorted(p.name for p in root.iterdir())[:10]
+        if _holds_dataset(cand): return cand
+    try: found = sorted(p.name for p in root.iterdir())[:10]
+    except OSError as e: raise _fs_error(root, e) from None
     raise LabkitError(f"{root} holds none of the dataset folders {list(FOLDERS.values())} (found: {found}). "
                       "Point data_dir at the folder that contains them.")
 
@@ -68,12 +190,13 @@ def dataset_dir(
     beat:bool=False, # the beat-synchronous twin
 ) -> Path:
     "The folder of one of the four datasets, checked to exist."
-    if task not in ("genre", "multitask"):
-        raise LabkitError(f"task={task!r} is not known; use 'genre' or 'multitask'.")
+    task, beat = _choice_param("task", task, ("genre", "multitask")), _bool_param("beat", beat)
     key = task + ("_beat" if beat else "")
     d = find_data_root(root) / FOLDERS[key]
-    if not d.is_dir():
-        raise LabkitError(f"Folder {d} is missing: the {key} dataset should be there ({FOLDERS[key]}/ with train/, "
+    kind = _path_kind(d)
+    if kind != "dir":
+        state = "is missing" if kind is None else "is a file, not a folder"
+        raise LabkitError(f"Folder {d} {state}: the {key} dataset should be there ({FOLDERS[key]}/ with train/, "
                           "test/ and train_labels.txt). Check that the whole dataset was unpacked.")
     return d
 
@@ -82,68 +205,196 @@ def parse_id(
     name:str|Path, # a file name or label-file entry such as '1042.beatsync.fused.npy.gz'
 ) -> str:
     "The clip id: the file name up to its first dot."
+    if not isinstance(name, (str, os.PathLike)) and not _is_int(name):
+        raise LabkitError(f"name={name!r} is not valid: expected a file name or label-file entry such as '1042.fused.full.npy'.")
     stem = str(name).strip().replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
     if not stem:
         raise LabkitError(f"Cannot read a clip id from {str(name)!r}: expected a name like '1042.fused.full.npy'.")
     return stem
 
 # %% ../nbs/00_data.ipynb #cc8ae1fd
+def _is_spectrogram_name(name:str) -> bool: return name.endswith(".npy") or name.endswith(".npy.gz")
+
 def index_files(
     folder:str|Path, # a split folder such as fma_genre_spectrograms/train
 ) -> dict[str, Path]:
     "Map clip id -> spectrogram file (`.npy` or `.npy.gz`) in `folder`."
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise LabkitError(f"Folder {folder} is missing: expected the split's .npy files there.")
+    folder = _path_param("folder", folder)
+    kind = _path_kind(folder)
+    if kind != "dir":
+        state = "is missing" if kind is None else "is a file, not a folder"
+        raise LabkitError(f"Folder {folder} {state}: expected the split's .npy files there.")
+    try: entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as e: raise _fs_error(folder, e) from None
     files = {}
-    for e in sorted(os.scandir(folder), key=lambda e: e.name):
-        if not e.is_file() or not (e.name.endswith(".npy") or e.name.endswith(".npy.gz")): continue
-        i = parse_id(e.name)
-        if i not in files or e.name.endswith(".npy"): files[i] = Path(e.path)
+    for e in entries:
+        if not _is_spectrogram_name(e.name): continue
+        try: plain = e.is_file(follow_symlinks=False)  # from the listing: no system call for ordinary files
+        except OSError: plain = False
+        if not plain and (k := _path_kind(e.path)) != "file":  # a link or an odd entry: follow it (raises for loops, dangling links)
+            what = "a folder" if k == "dir" else "gone (it vanished while the folder was read)" if k is None else "not a regular file"
+            raise LabkitError(f"{e.path} is named like a spectrogram file but is {what}. Replace it by the file, "
+                              f"or move it out of {folder}.")
+        try: i = parse_id(e.name)
+        except LabkitError:
+            raise LabkitError(f"{e.path}: no clip id in this file name (expected '<id>.fused.full.npy'). Rename it or "
+                              f"move it out of {folder} (a '._' file is a macOS copy artefact: delete it).") from None
+        if i in files:
+            old = files[i]
+            if old.name.endswith(".gz") == e.name.endswith(".gz"):
+                raise LabkitError(f"{old.name} and {e.name} are both clip {i} in {folder}, so which one to read is unclear. "
+                                  "Keep one and remove or rename the other.")
+            if e.name.endswith(".npy"): files[i] = Path(e.path)
+        else: files[i] = Path(e.path)
     return files
+
+# %% ../nbs/00_data.ipynb #c3e5a7b0
+_UTF16_HINT = "labkit reads UTF-8: save it as UTF-8 (in Excel: 'CSV UTF-8'; in an editor: save with encoding UTF-8)."
+
+def _label_path(
+    path:str|Path, # a label file
+    missing:str, # what to say when it is missing: which files are needed
+) -> Path:
+    "`path` checked to be a readable file."
+    path = _path_param("path", path)
+    kind = _path_kind(path)
+    if kind is None: raise LabkitError(f"Label file {path} is missing. {missing}")
+    if kind != "file": raise LabkitError(f"Label file {path} is {'a folder' if kind == 'dir' else 'not a regular file'}, "
+                                         f"not a text file. {missing}")
+    return path
+
+def _read_label_text(
+    path:Path, # a label file, checked by `_label_path`
+) -> str:
+    "The text of a label file as UTF-8 (a leading byte-order mark dropped); a LabkitError naming the file for any other encoding."
+    try: data = path.read_bytes()
+    except OSError as e: raise _fs_error(path, e) from None
+    for bom, name in ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+                      (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
+        if data.startswith(bom):
+            raise LabkitError(f"{path} is {name}: it starts with a {name} byte-order mark. {_UTF16_HINT}")
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    line_of = lambda offset: data.count(b"\n", 0, offset) + 1
+    if (nul := data.find(b"\x00")) >= 0:
+        raise LabkitError(f"{path} holds a NUL byte at offset {nul} (line {line_of(nul)}): it is probably "
+                          f"UTF-16 without a byte-order mark, or not a text file. {_UTF16_HINT}")
+    try: return data[skip:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        at = skip + e.start
+        raise LabkitError(f"{path} is not UTF-8: byte {data[at:at + 1]!r} at offset {at} (line {line_of(at)}) "
+                          "cannot be decoded. It was probably saved as Latin-1 or Windows-1252 (Excel's plain 'CSV' does that): "
+                          "save it as UTF-8 (in Excel: 'CSV UTF-8').") from None
+
+def _row_id(path:Path, n:int, line:str, field:str) -> str:
+    "The clip id of a label row's id field, or a LabkitError naming the file and line."
+    try: return parse_id(field)
+    except LabkitError:
+        raise LabkitError(f"{path}, line {n}: {line!r} has no clip id in its id field ({field!r}). "
+                          "Fix or remove that row.") from None
+
+def _warn_duplicates(path:Path, dups:list) -> None:
+    "One warning for the rows that repeated an earlier row exactly (and were read once)."
+    if not dups: return
+    (m, n, i) = dups[0]
+    warnings.warn(f"{path}: {len(dups)} duplicate row(s) repeat an earlier row exactly and were read once "
+                  f"(e.g. line {m} and line {n}, clip {i}). Remove the repeats to silence this warning.", stacklevel=3)
 
 # %% ../nbs/00_data.ipynb #5258132e
 def read_genre_labels(
     path:str|Path, # a `*_labels.txt` of a genre folder
 ) -> list[tuple[str, str]]:
     "The (id, raw genre) pairs of a genre label file."
-    path = Path(path)
-    if not path.is_file():
-        raise LabkitError(f"Label file {path} is missing. Each genre folder needs train_labels.txt and test_labels.txt.")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    if not lines or [c.strip().lower() for c in lines[0].split("\t")] != ["id", "genre"]:
-        raise LabkitError(f"{path}: first line is {lines[:1]}; expected the tab-separated header 'Id\\tGenre'.")
-    rows = []
+    path = _label_path(path, "Each genre folder needs train_labels.txt and test_labels.txt.")
+    lines = _read_label_text(path).splitlines()
+    if not any(line.strip() for line in lines):
+        raise LabkitError(f"{path} is empty: expected the tab-separated header 'Id\\tGenre' and one "
+                          "'<file name><TAB><genre>' row per clip. Copy the file again from the dataset.")
+    if [c.strip().lower() for c in lines[0].split("\t")] != ["id", "genre"]:
+        hint = " The file seems comma-separated: save it tab-separated." if "," in lines[0] and "\t" not in lines[0] else ""
+        raise LabkitError(f"{path}: first line is {lines[:1]}; expected the tab-separated header 'Id\\tGenre'.{hint}")
+    rows, seen, dups = [], {}, []
     for n, line in enumerate(lines[1:], start=2):
         if not line.strip(): continue
         parts = line.split("\t")
         if len(parts) != 2 or not parts[1].strip():
-            raise LabkitError(f"{path}, line {n}: {line!r} should be '<file name><TAB><genre>'.")
-        rows.append((parse_id(parts[0]), parts[1].strip()))
+            hint = (f" It has {len(parts)} tab-separated fields." if len(parts) > 2 else
+                    " It has no tab: was the file saved comma- or space-separated?" if len(parts) == 1 else " The genre is empty.")
+            raise LabkitError(f"{path}, line {n}: {line!r} should be '<file name><TAB><genre>'.{hint} Fix or remove that row.")
+        i, g = _row_id(path, n, line, parts[0]), parts[1].strip()
+        if i in seen:
+            m, g0 = seen[i]
+            if g != g0:
+                raise LabkitError(f"{path}: clip {i} is labelled twice: {g0!r} on line {m} and {g!r} on line {n}. "
+                                  "Keep the right label and delete the other row.")
+            dups.append((m, n, i)); continue
+        seen[i] = (n, g); rows.append((i, g))
+    if not rows:
+        raise LabkitError(f"{path} is empty: it has the header but no label rows. Copy the file again from the dataset.")
+    _warn_duplicates(path, dups)
     return rows
 
 # %% ../nbs/00_data.ipynb #d23891af
+_AFFECT_HEADER = "Id,valence,energy,danceability"
+
+def _affect_header(path:Path, line:str) -> dict[str, int]:
+    "Column of 'id' and of each affect axis in the header `line`, or a LabkitError naming what is wrong."
+    names = [c.strip().lower() for c in next(csv.reader([line]))]
+    want = ("id",) + AFFECT
+    if sorted(names) == sorted(want): return {c: names.index(c) for c in want}
+    problems = [f"{c!r} is not one of them" for c in names if c not in want]
+    problems += [f"{c!r} appears {names.count(c)} times" for c in want if names.count(c) > 1]
+    problems += [f"there is no {c!r} column" for c in want if c not in names]
+    if ";" in line and len(names) == 1:
+        problems = ["the file seems semicolon-separated: save it comma-separated, with decimal points"]
+    raise LabkitError(f"{path}, line 1: header {line!r} is not what was expected: the comma-separated names Id, valence, "
+                      f"energy and danceability, in any order ({'; '.join(problems)}). Fix the header.")
+
 def read_affect_labels(
     path:str|Path, # `train_labels.txt` of a multitask folder
 ) -> tuple[list[str], np.ndarray]:
     "The ids and the (N, 3) valence/energy/danceability array of a multitask label file."
-    path = Path(path)
-    if not path.is_file():
-        raise LabkitError(f"Label file {path} is missing. The multitask folders need train_labels.txt "
-                          "(the test split has none: predict it instead).")
-    with open(path, newline="", encoding="utf-8") as f: rows = [r for r in csv.reader(f) if r]
-    header = [c.strip().lower() for c in rows[0]] if rows else []
-    if len(header) != 4 or header[0] != "id":
-        raise LabkitError(f"{path}: header is {rows[:1]}; expected 'Id,valence,energy,danceability'.")
-    order = [header.index(a) for a in AFFECT] if set(AFFECT) <= set(header) else [1, 2, 3]
-    ids, vals = [], []
-    for n, r in enumerate(rows[1:], start=2):
-        try: v = [float(r[j]) for j in order]
-        except (ValueError, IndexError):
-            raise LabkitError(f"{path}, line {n}: {','.join(r)!r} should be '<id>,<valence>,<energy>,<danceability>'.") from None
-        if not all(math.isfinite(x) for x in v):
-            raise LabkitError(f"{path}, line {n}: value {v} is not finite; fix or remove that row.")
-        ids.append(parse_id(r[0])); vals.append(v)
+    path = _label_path(path, "The multitask folders need train_labels.txt (the test split has none: predict it instead).")
+    lines = _read_label_text(path).splitlines()
+    if not any(line.strip() for line in lines):
+        raise LabkitError(f"{path} is empty: expected the header '{_AFFECT_HEADER}' and one row per clip. "
+                          "Copy the file again from the dataset.")
+    col = _affect_header(path, lines[0])
+    ids, vals, seen, dups = [], [], {}, []
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip(): continue
+        r = next(csv.reader([line]))
+        if len(r) != len(col):
+            hint = (" The values seem to use a decimal comma (0,31 for 0.31), which splits every number in two: save "
+                    "the file with decimal points (e.g. export it with an English locale)."
+                    if len(r) > len(col) and all(re.fullmatch(r"\s*-?\d+\s*", c) for c in r) else " Fix or remove that row.")
+            raise LabkitError(f"{path}, line {n}: {line!r} has {len(r)} fields; expected {len(col)} "
+                              f"('<id>,<valence>,<energy>,<danceability>').{hint}")
+        i, v = _row_id(path, n, line, r[col["id"]]), []
+        for a in AFFECT:
+            s = r[col[a]].strip()
+            try: x = float(s)
+            except ValueError:
+                hint = (" It seems to use a decimal comma: save the file with decimal points (e.g. export it with an "
+                        "English locale)." if re.fullmatch(r"-?\d+,\d+", s) else "")
+                raise LabkitError(f"{path}, line {n}: {line!r}: {a} = {s!r} is not a number; the row should be "
+                                  f"'<id>,<valence>,<energy>,<danceability>'.{hint}") from None
+            if not math.isfinite(x):
+                raise LabkitError(f"{path}, line {n}: {line!r}: {a} = {s} is not a finite number; affect values are in [0, 1]. "
+                                  "Fix or remove that row.")
+            if not 0 <= x <= 1:
+                raise LabkitError(f"{path}, line {n}: {line!r}: {a} = {s} is outside [0, 1], the lab's range for affect "
+                                  "values. Fix the value (or rescale the column if the file uses another scale).")
+            v.append(x)
+        if i in seen:
+            m, v0 = seen[i]
+            if v != v0:
+                raise LabkitError(f"{path}: clip {i} is labelled twice: {tuple(v0)} on line {m} and {tuple(v)} on line {n}. "
+                                  "Keep the right values and delete the other row.")
+            dups.append((m, n, i)); continue
+        seen[i] = (n, v); ids.append(i); vals.append(v)
+    if not ids:
+        raise LabkitError(f"{path} is empty: it has the header but no label rows. Copy the file again from the dataset.")
+    _warn_duplicates(path, dups)
     return ids, np.asarray(vals, dtype=np.float32).reshape(-1, 3)
 
 # %% ../nbs/00_data.ipynb #d7cca87b
@@ -164,19 +415,47 @@ def save_fused(
     gz:bool=False, # gzip the file, as older copies of the dataset are
 ) -> Path:
     "Save a fused (140, T) array in the dataset's on-disk format (float64 `.npy` or `.npy.gz`)."
+    path, gz = _path_param("path", path), _bool_param("gz", gz)
     fused = np.asarray(fused)
-    if fused.ndim != 2 or fused.shape[0] != N_FUSED:
-        raise LabkitError(f"Cannot save {path}: array has shape {fused.shape}; expected ({N_FUSED}, T) = 128 mel rows over 12 chroma rows.")
+    if fused.ndim != 2 or fused.shape[0] != N_FUSED or fused.shape[1] == 0:
+        raise LabkitError(f"Cannot save {path}: array has shape {fused.shape}; expected ({N_FUSED}, T) = 128 mel rows over 12 chroma rows, T >= 1.")
+    if not np.issubdtype(fused.dtype, np.number) or np.iscomplexobj(fused):
+        raise LabkitError(f"Cannot save {path}: array has dtype {fused.dtype}; expected real numbers.")
+    if not np.isfinite(fused).all():
+        bad = np.argwhere(~np.isfinite(fused))[0]
+        raise LabkitError(f"Cannot save {path}: the array holds NaN or inf (first at row {bad[0]}, frame {bad[1]}), "
+                          "which the reader refuses. Fix the features before saving.")
     path = Path(path)
     if gz and not path.name.endswith(".gz"): path = path.with_name(path.name + ".gz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if gz:
-        with gzip.open(path, "wb") as f: np.save(f, fused.astype(np.float64))
-    else: np.save(path, fused.astype(np.float64))
+    if not path.name.endswith(".npy.gz" if gz else ".npy"):
+        raise LabkitError(f"Cannot save {path}: the name must end in {'.npy.gz' if gz else '.npy'}, or the file is not found as a spectrogram.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if gz:
+            with gzip.open(path, "wb") as f: np.save(f, fused.astype(np.float64))
+        else: np.save(path, fused.astype(np.float64))
+    except OSError as e: raise _fs_error(path, e) from None
     return path
 
 # %% ../nbs/00_data.ipynb #532920a9
 _LABEL_NAME = {"full": "{}.fused.full.npy.gz", "beat": "{}.beatsync.fused.npy.gz", "test": "{}.full.fused.npy.gz"}
+
+def _label_field(what:str, value) -> str:
+    s = str(value).strip()
+    if not s or any(c in s for c in "\t\r\n"):
+        raise LabkitError(f"{what} {value!r} cannot be written in a label file: expected a non-empty name without tabs or line breaks.")
+    return s
+
+def _write_text(path:Path, lines:list[str]) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as e: raise _fs_error(path, e) from None
+    return path
+
+def _no_repeats(path, ids:list[str]) -> None:
+    twice = [i for i, c in Counter(ids).items() if c > 1]
+    if twice: raise LabkitError(f"Cannot write {path}: clip id {twice[0]!r} is given twice; give each clip once.")
 
 def write_genre_labels(
     path:str|Path, # destination `*_labels.txt`
@@ -185,10 +464,14 @@ def write_genre_labels(
     style:str="full", # id naming quirk: 'full', 'beat' or 'test'
 ) -> Path:
     "Write a genre label file as the dataset has them: `Id<TAB>Genre`, ids named in the given style."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["Id\tGenre"] + [f"{_LABEL_NAME[style].format(i)}\t{g}" for i, g in zip(ids, genres)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    path, style = _path_param("path", path), _choice_param("style", style, _LABEL_NAME)
+    ids, genres = list(ids), list(genres)
+    if len(ids) != len(genres):
+        raise LabkitError(f"Cannot write {path}: {len(ids)} ids but {len(genres)} genres; give one genre per id.")
+    ids = [_label_field("clip id", i) for i in ids]
+    _no_repeats(path, ids)
+    lines = ["Id\tGenre"] + [f"{_LABEL_NAME[style].format(i)}\t{_label_field('genre', g)}" for i, g in zip(ids, genres)]
+    return _write_text(Path(path), lines)
 
 def write_affect_labels(
     path:str|Path, # destination `train_labels.txt`
@@ -196,17 +479,32 @@ def write_affect_labels(
     values:np.ndarray, # (N, 3) valence, energy, danceability in [0, 1]
 ) -> Path:
     "Write a multitask label file as the dataset has it: `Id,valence,energy,danceability`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    values = np.asarray(values, dtype=float).reshape(-1, 3)
-    lines = ["Id,valence,energy,danceability"] + [f"{i},{v:.6f},{e:.6f},{d:.6f}" for i, (v, e, d) in zip(ids, values)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    path, ids = _path_param("path", path), list(ids)
+    try: values = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as e: raise LabkitError(f"Cannot write {path}: values are not numbers ({e}).") from None
+    if values.size == 0: values = values.reshape(0, 3)
+    if values.ndim != 2 or values.shape[1] != 3:
+        raise LabkitError(f"Cannot write {path}: values have shape {values.shape}; expected (N, 3): valence, energy, danceability.")
+    if len(ids) != len(values):
+        raise LabkitError(f"Cannot write {path}: {len(ids)} ids but {len(values)} rows of values; give one row per id.")
+    bad = ~(np.isfinite(values) & (values >= 0) & (values <= 1))
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise LabkitError(f"Cannot write {path}: {AFFECT[c]} of clip {ids[r]} is {values[r, c]}, outside [0, 1] "
+                          "(the lab's affect range). Rescale or fix the values.")
+    ids = [_label_field("clip id", i) for i in ids]
+    if any("," in i for i in ids):
+        raise LabkitError(f"Cannot write {path}: clip id {next(i for i in ids if ',' in i)!r} holds a comma, the file's separator.")
+    _no_repeats(path, ids)
+    lines = [_AFFECT_HEADER] + [f"{i},{v:.6f},{e:.6f},{d:.6f}" for i, (v, e, d) in zip(ids, values)]
+    return _write_text(Path(path), lines)
 
 write_multitask_labels = write_affect_labels
 
 # %% ../nbs/00_data.ipynb #d2aa0e22
 def _open(path:Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    try: return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    except OSError as e: raise _fs_error(path, e) from None
 
 def _header(f, path):
     try:
@@ -214,6 +512,7 @@ def _header(f, path):
         read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
         return read(f)
     except (ValueError, OSError, EOFError, gzip.BadGzipFile) as e:
+        if isinstance(e, OSError) and e.errno is not None: raise _fs_error(path, e) from None  # e.g. a folder named .npy
         raise LabkitError(f"{path} is not a readable .npy file ({e}). It may be corrupt or truncated: "
                           "copy it again from the dataset.") from None
 
@@ -221,6 +520,8 @@ def _check_shape(path, shape, dtype):
     if len(shape) != 2 or shape[0] != N_FUSED:
         hint = " Was it saved from mel only?" if shape[:1] == (N_MELS,) else ""
         raise LabkitError(f"{path} has shape {shape}; expected ({N_FUSED}, T): {N_MELS} mel rows over {N_CHROMA} chroma rows.{hint}")
+    if shape[1] == 0:
+        raise LabkitError(f"{path} has 0 frames (shape {shape}); a clip needs at least one. Re-extract that clip or leave it out.")
     if not np.issubdtype(dtype, np.floating):
         raise LabkitError(f"{path} has dtype {dtype}; expected a float array (the dataset stores float64).")
 
@@ -228,7 +529,7 @@ def spectrogram_shape(
     path:str|Path, # a `.npy` or `.npy.gz` spectrogram file
 ) -> tuple[int, int]:
     "(140, T) of a spectrogram file, read from its header only and checked."
-    path = Path(path)
+    path = _path_param("path", path)
     with _open(path) as f:
         shape, fortran, dtype = _header(f, path)
         offset = f.tell()
@@ -246,13 +547,14 @@ def read_spectrogram(
     feature:str="fused", # 'mel' (128 rows), 'chroma' (12) or 'fused' (140)
 ) -> np.ndarray:
     "The (T, F) float32 features of one file."
-    if feature not in _ROWS: raise LabkitError(f"feature={feature!r} is not known; use 'mel', 'chroma' or 'fused'.")
-    path = Path(path)
+    feature = _choice_param("feature", feature, _ROWS)
+    path = _path_param("path", path)
     try:
         if path.name.endswith(".gz"):
             with gzip.open(path, "rb") as f: arr = np.load(io.BytesIO(f.read()), allow_pickle=False)
         else: arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, OSError) and e.errno is not None: raise _fs_error(path, e) from None  # loops, missing, permissions
         raise LabkitError(f"{path} is not a readable .npy file ({e}). It may be corrupt or truncated: copy it again.") from None
     _check_shape(path, arr.shape, arr.dtype)
     x = np.asarray(arr[_ROWS[feature]], dtype=np.float32).T.copy()
@@ -264,20 +566,56 @@ def read_spectrogram(
 # %% ../nbs/00_data.ipynb #92fdfc28
 def pad_or_truncate(
     x:torch.Tensor|np.ndarray, # (T, F) features
-    length:int, # target number of frames
+    length:int, # target number of frames, >= 1
     pad_value:float=0.0, # value of appended frames
 ) -> torch.Tensor:
     "`x` cut or padded at the end to `length` frames."
+    length = _int_param("length", length, 1, what="a whole number of frames")
+    pad_value = _float_param("pad_value", pad_value)
     x = torch.as_tensor(x)
+    if x.ndim < 1: raise LabkitError(f"pad_or_truncate needs a (T, F) sequence; got a 0-d value {x!r}.")
     T = x.shape[0]
     if T >= length: return x[:length]
     return torch.cat([x, x.new_full((length - T, *x.shape[1:]), pad_value)])
 
 # %% ../nbs/00_data.ipynb #85d00124
-def _fit_encoder(labels_path:Path, class_mapping:dict|None) -> LabelEncoder:
-    genres = [g for _, g in read_genre_labels(labels_path)]
-    mapped = [class_mapping.get(g, g) if class_mapping is not None else g for g in genres]
-    return LabelEncoder().fit(sorted({m for m in mapped if m is not None}))
+def _map_genres(labels_path:Path, rows:list, class_mapping:dict|None) -> tuple[list, Counter]:
+    "Rows mapped to classes and the count of raw genres the mapping drops; a LabkitError for a genre it does not know."
+    if class_mapping is None: return rows, Counter()
+    unknown = sorted({g for _, g in rows if g not in class_mapping})
+    if unknown:
+        raise LabkitError(f"{labels_path}: genre(s) {unknown} are not in the class mapping. Add them to the "
+                          "mapping you pass (value None drops them), or pass class_mapping=None for raw genres.")
+    return [(i, class_mapping[g]) for i, g in rows if class_mapping[g] is not None], \
+           Counter(g for _, g in rows if class_mapping[g] is None)
+
+def _fit_encoder(rows:list) -> LabelEncoder:
+    return LabelEncoder().fit(sorted({g for _, g in rows}))
+
+def _check_mapping(class_mapping) -> dict|None:
+    if class_mapping is None: return None
+    if not isinstance(class_mapping, Mapping):
+        raise LabkitError(f"class_mapping={class_mapping!r} is not valid: expected a dict from raw genre to class name "
+                          "(None drops the genre), or None to keep the raw genres.")
+    for k, v in class_mapping.items():
+        if not isinstance(k, str) or not (v is None or isinstance(v, str)):
+            raise LabkitError(f"class_mapping[{k!r}] = {v!r} is not valid: keys are raw genre names and values class "
+                              "names (str), or None to drop the genre.")
+    return dict(class_mapping)
+
+def _target_names(target) -> list[str]:
+    "The affect axes `target` asks for, checked."
+    if target is None or (isinstance(target, str) and target == "all"): return list(AFFECT)
+    names = [target] if isinstance(target, str) else list(target) if isinstance(target, (list, tuple)) else None
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise LabkitError(f"target={target!r} is not valid: use an affect axis name ({', '.join(map(repr, AFFECT))}), "
+                          "a list of them, 'all' or None.")
+    if not names: raise LabkitError(f"target={target!r} names no affect axis; use some of {list(AFFECT)}, 'all' or None.")
+    bad = [n for n in names if n not in AFFECT]
+    if bad: raise LabkitError(f"target {bad} is not an affect axis; use some of {list(AFFECT)} or 'all'.")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice: raise LabkitError(f"target={target!r} names {twice[0]!r} twice; give each affect axis once.")
+    return names
 
 class SpectrogramDataset(Dataset):
     "One split of the lab's spectrogram data as `(features (T, F), target, length)` items."
@@ -290,14 +628,33 @@ class SpectrogramDataset(Dataset):
         target:str|Sequence[str]|None=None, # multitask: 'valence', a list of axes, 'all'; None = all (unlabelled test: ignored)
         class_mapping:dict|None=CLASS_MAPPING, # raw genre -> class or None to drop; None keeps the raw genres
         encoder:LabelEncoder|None=None, # class encoder to reuse; None fits one on the train labels
-        max_length:int|str|None=None, # pad/truncate every item to this many frames; 'max' = longest in split; None = keep
+        max_length:int|str|None=None, # pad/truncate every item to this many frames (>= 1); 'max' = longest in split; None = keep
         pad_value:float=0.0, # value of padded frames (0 dB is the loudest mel value: see above)
         in_memory:bool=False, # load every array at construction (fast epochs, more memory)
         transform:Callable|None=None, # applied to the (T, F) tensor before padding, e.g. normalisation or SpecAugment
         verbose:bool=True, # print how many clips were kept and dropped
     ):
-        if split not in ("train", "test"): raise LabkitError(f"split={split!r} is not known; use 'train' or 'test'.")
-        if feature not in _ROWS: raise LabkitError(f"feature={feature!r} is not known; use 'mel', 'chroma' or 'fused'.")
+        split = _choice_param("split", split, ("train", "test"))
+        feature = _choice_param("feature", feature, _ROWS)
+        task = _choice_param("task", task, ("genre", "multitask"))
+        beat, in_memory, verbose = _bool_param("beat", beat), _bool_param("in_memory", in_memory), _bool_param("verbose", verbose)
+        if task == "genre" and target is not None:
+            raise LabkitError(f"target={target!r} applies to the multitask task only; the genre task's target is the class. "
+                              "Leave target=None, or use task='multitask'.")
+        names = _target_names(target) if task == "multitask" else []
+        class_mapping = _check_mapping(class_mapping)
+        if encoder is not None:
+            if task != "genre":
+                raise LabkitError(f"encoder={encoder!r} applies to the genre task only (multitask targets are numbers); leave it None.")
+            if not hasattr(encoder, "transform") or not hasattr(encoder, "classes_"):
+                raise LabkitError(f"encoder={encoder!r} is not valid: expected a fitted LabelEncoder, such as the train "
+                                  "dataset's .encoder.")
+        if max_length is not None and not (isinstance(max_length, str) and max_length == "max"):
+            max_length = _int_param("max_length", max_length, 1, what="a whole number of frames",
+                                    or_else=", 'max' (the longest clip) or None (keep each clip's length)")
+        pad_value = _float_param("pad_value", pad_value, "a finite number (e.g. 0.0, or -80.0 for raw dB)")
+        if transform is not None and not callable(transform):
+            raise LabkitError(f"transform={transform!r} is not valid: expected a function of the (T, F) tensor, or None.")
         self.folder = dataset_dir(root, task, beat)
         self.task, self.split, self.feature, self.beat = task, split, feature, beat
         self.pad_value, self.transform = pad_value, transform
@@ -305,19 +662,17 @@ class SpectrogramDataset(Dataset):
         labels_path = self.folder / f"{split}_labels.txt"
         self.dropped, self.classes, self.encoder, self.target_names = Counter(), [], None, []
         if task == "genre":
-            rows = read_genre_labels(labels_path)
-            labelled = {i for i, _ in rows}
-            if class_mapping is not None:
-                unknown = sorted({g for _, g in rows if g not in class_mapping})
-                if unknown:
-                    raise LabkitError(f"{labels_path}: genre(s) {unknown} are not in the class mapping. Add them to the "
-                                      "mapping you pass (value None drops them), or pass class_mapping=None for raw genres.")
-                self.dropped = Counter(g for _, g in rows if class_mapping[g] is None)
-                rows = [(i, class_mapping[g]) for i, g in rows if class_mapping[g] is not None]
+            raw = read_genre_labels(labels_path)
+            labelled = {i for i, _ in raw}
+            rows, self.dropped = _map_genres(labels_path, raw, class_mapping)
             if not rows:
                 raise LabkitError(f"{labels_path}: no clip is left after the class mapping ({sum(self.dropped.values())} dropped). "
                                   "Check the mapping you passed.")
-            self.encoder = encoder or _fit_encoder(self.folder / "train_labels.txt", class_mapping)
+            if encoder is None:
+                train_path = self.folder / "train_labels.txt"
+                train_rows = rows if split == "train" else _map_genres(train_path, read_genre_labels(train_path), class_mapping)[0]
+                encoder = _fit_encoder(train_rows)
+            self.encoder = encoder
             self.classes = list(self.encoder.classes_)
             unseen = sorted({g for _, g in rows} - set(self.classes))
             if unseen:
@@ -325,11 +680,8 @@ class SpectrogramDataset(Dataset):
                                   "Pass the train split's encoder, fitted on every class.")
             self.ids = [i for i, _ in rows]
             self.targets = self.encoder.transform([g for _, g in rows]).astype(np.int64)
-        elif split == "train" or labels_path.exists():
+        elif split == "train" or _path_kind(labels_path) is not None:
             ids, values = read_affect_labels(labels_path)
-            names = list(AFFECT) if target in (None, "all") else [target] if isinstance(target, str) else list(target)
-            bad = [n for n in names if n not in AFFECT]
-            if bad: raise LabkitError(f"target {bad} is not an affect axis; use some of {list(AFFECT)} or 'all'.")
             self.target_names, self.ids, labelled = names, ids, set(ids)
             self.targets = values[:, [AFFECT.index(n) for n in names]]
         else:
@@ -376,13 +728,16 @@ class SpectrogramDataset(Dataset):
 # %% ../nbs/00_data.ipynb #a35988c0
 def write_fixture(
     root:str|Path, # where to create the four folders
-    n_train:int=12, # clips per train split
-    n_test:int=6, # clips per test split
+    n_train:int=12, # clips per train split (>= 1)
+    n_test:int=6, # clips per test split (>= 1)
     gz:bool=False, # write .npy.gz files instead of .npy
-    seed:int=0, # random seed
+    seed:int=0, # random seed (>= 0)
 ) -> Path:
     "A tiny dataset in the exact real layout (random values), for tests and examples."
-    rng, root = np.random.default_rng(seed), Path(root)
+    n_train = _int_param("n_train", n_train, 1, what="a whole number of clips")
+    n_test = _int_param("n_test", n_test, 1, what="a whole number of clips")
+    gz, seed = _bool_param("gz", gz), _int_param("seed", seed, 0, what="a whole-number seed")
+    rng, root = np.random.default_rng(seed), _path_param("root", root)
     for key, folder in FOLDERS.items():
         beat = key.endswith("_beat")
         for split, n in (("train", n_train), ("test", n_test)):
@@ -404,8 +759,11 @@ class PadCollate:
     "Collate `(x, y, length)` items into `(x (B, T, F), y, lengths (B,))`, padding to the batch's longest item."
     def __init__(self,
         pad_value:float=0.0, # value of padded frames
-        max_length:int|None=None, # pad/truncate to this length instead of the batch's longest
-    ): self.pad_value, self.max_length = pad_value, max_length
+        max_length:int|None=None, # pad/truncate to this length (>= 1) instead of the batch's longest
+    ):
+        self.pad_value = _float_param("pad_value", pad_value)
+        self.max_length = None if max_length is None else _int_param("max_length", max_length, 1, what="a whole number of frames",
+                                                                   or_else=" or None (the batch's longest)")
 
     def __call__(self, batch):
         xs, ys, lengths = zip(*batch)
@@ -421,26 +779,46 @@ def collate_padded(batch, pad_value:float=0.0):
 # %% ../nbs/00_data.ipynb #ec7ff033
 def train_val_split(
     data:Dataset|int, # a dataset or its length
-    val_size:float=0.2, # share of items for validation
-    seed:int=420, # shuffle seed (420 is the lab helper's)
+    val_size:float=0.2, # share of items for validation, strictly between 0 and 1
+    seed:int=420, # shuffle seed, 0 to 2**32 - 1 (420 is the lab helper's)
     shuffle:bool=True, # shuffle before splitting
     stratify:bool|Sequence|None=None, # True: the dataset's targets; or labels to stratify by
 ) -> tuple[np.ndarray, np.ndarray]:
     "Train and validation indices, split as the lab's helper does or stratified."
-    n = data if isinstance(data, int) else len(data)
+    if _is_int(data) and data >= 0: n = int(data)
+    elif not _is_int(data) and hasattr(data, "__len__"): n = len(data)
+    else: raise LabkitError(f"data={data!r} is not valid: expected a dataset or a number of items >= 0.")
+    val_size = _float_param("val_size", val_size, "a share of the data between 0 and 1")
     if not 0 < val_size < 1: raise LabkitError(f"val_size={val_size} must be between 0 and 1 (a share of the data).")
+    seed = _int_param("seed", seed, 0, 2**32 - 1, what="a whole-number seed")
+    shuffle = _bool_param("shuffle", shuffle)
     if stratify is not None and stratify is not False:
-        labels = np.asarray(data.targets if stratify is True else stratify)
-        counts = Counter(labels.tolist())
+        if stratify is True:
+            if getattr(data, "targets", None) is None:
+                raise LabkitError("stratify=True needs a dataset with targets (a labelled SpectrogramDataset); "
+                                  "pass the labels themselves as stratify=..., or stratify=None.")
+            labels = np.asarray(data.targets)
+        else: labels = np.asarray(stratify)
+        if len(labels) != n:
+            raise LabkitError(f"stratify has {len(labels)} labels but the data has {n} items; give one label per item.")
+        if not shuffle:
+            raise LabkitError("stratify needs shuffling (sklearn's train_test_split shuffles to stratify): pass shuffle=True, "
+                              "or stratify=None for an unshuffled split.")
+        counts = Counter(labels.tolist() if labels.ndim == 1 else map(tuple, labels.tolist()))
         if min(counts.values()) < 2:
             rare = sorted(str(k) for k, c in counts.items() if c < 2)
             raise LabkitError(f"Cannot stratify: label(s) {rare} have a single item, which cannot be in both parts. "
                               "Use stratify=None, or gather more data for those labels.")
-        tr, va = train_test_split(np.arange(n), test_size=val_size, random_state=seed, shuffle=True, stratify=labels)
+        try: tr, va = train_test_split(np.arange(n), test_size=val_size, random_state=seed, shuffle=True, stratify=labels)
+        except ValueError as e:
+            raise LabkitError(f"Cannot stratify {n} items with val_size={val_size}: {e} Use a larger val_size, or stratify=None.") from None
         return np.sort(tr), np.sort(va)
+    n_val = int(np.floor(val_size * n))
+    if n_val == 0:
+        raise LabkitError(f"val_size={val_size} of {n} items leaves no item for validation (floor({val_size} * {n}) = 0). "
+                          "Use a larger val_size or more data.")
     idx = np.arange(n)
     if shuffle: np.random.RandomState(seed).shuffle(idx)
-    n_val = int(np.floor(val_size * n))
     return idx[n_val:], idx[:n_val]
 
 # %% ../nbs/00_data.ipynb #837e1a50
@@ -448,18 +826,29 @@ class BucketBatchSampler(Sampler):
     "Batches of indices with similar lengths, reshuffled every epoch from a seed."
     def __init__(self,
         lengths:Sequence[int], # length of each item
-        batch_size:int, # items per batch
+        batch_size:int, # items per batch (>= 1)
         shuffle:bool=True, # shuffle pools and batch order every epoch
-        seed:int=0, # random seed
+        seed:int=0, # random seed (>= 0)
         drop_last:bool=False, # drop the last incomplete batch of each pool
-        pool_batches:int=50, # batches per sorted pool: larger = less padding, less randomness
+        pool_batches:int=50, # batches per sorted pool (>= 1): larger = less padding, less randomness
     ):
-        self.lengths, self.batch_size, self.shuffle = np.asarray(lengths), batch_size, shuffle
-        self.seed, self.drop_last, self.pool, self.epoch = seed, drop_last, pool_batches * batch_size, 0
+        lengths = np.asarray(lengths)
+        if lengths.ndim != 1 or (lengths.size and (lengths.dtype.kind not in "iuf" or not np.isfinite(lengths).all()
+                                                   or (lengths < 0).any())):
+            raise LabkitError(f"lengths must be one number of frames (>= 0) per item; got an array of shape {lengths.shape} "
+                              f"and dtype {lengths.dtype}.")
+        self.lengths, self.batch_size = lengths, _int_param("batch_size", batch_size, 1, what="a whole number of items")
+        self.shuffle, self.drop_last = _bool_param("shuffle", shuffle), _bool_param("drop_last", drop_last)
+        self.seed = _int_param("seed", seed, 0, what="a whole-number seed")
+        self.pool = _int_param("pool_batches", pool_batches, 1, what="a whole number of batches") * self.batch_size
+        self.epoch = 0
 
-    def set_epoch(self, epoch:int): self.epoch = epoch
+    def set_epoch(self, epoch:int): self.epoch = _int_param("epoch", epoch, 0)
     def state_dict(self) -> dict: return {"epoch": self.epoch}
-    def load_state_dict(self, state:dict): self.epoch = int(state["epoch"])
+    def load_state_dict(self, state:dict):
+        if not isinstance(state, Mapping) or "epoch" not in state:
+            raise LabkitError(f"state={state!r} is not a BucketBatchSampler state: expected the dict of state_dict(), {{'epoch': ...}}.")
+        self.epoch = _int_param("state['epoch']", state["epoch"], 0)
 
     def _batches(self):
         rng = np.random.default_rng([self.seed, self.epoch])

@@ -1,8 +1,11 @@
 "Reading the real layout, and every kind of bad input a user can hand the data layer."
-import gzip, shutil
+import gzip, re, shutil
+from pathlib import Path
 import numpy as np, pytest, torch
-from labkit.data import (CLASS_MAPPING, FOLDERS, LabkitError, PadCollate, SpectrogramDataset, dataset_dir,
-                         find_data_root, read_spectrogram, save_fused, spectrogram_shape, train_val_split, write_fixture)
+from labkit.data import (CLASS_MAPPING, FOLDERS, BucketBatchSampler, LabkitError, PadCollate, SpectrogramDataset,
+                         cache_dir, dataset_dir, find_data_root, index_files, pad_or_truncate, parse_id, read_affect_labels,
+                         read_genre_labels, read_spectrogram, save_fused, spectrogram_shape, train_val_split,
+                         write_affect_labels, write_fixture, write_genre_labels)
 
 
 def test_fixture_has_the_real_quirks(lab_root):
@@ -187,3 +190,255 @@ def test_bad_label_lines(lab_root):
     path.write_text("Id,Genre\n1000.fused.full.npy.gz,Rock\n")
     with pytest.raises(LabkitError, match="Id\\\\tGenre"):
         SpectrogramDataset(lab_root, "genre", verbose=False)
+
+
+# --- affect label files: every row, every value, the header ------------------------------------------
+
+AFFECT_HEADER = "Id,valence,energy,danceability\n"
+
+def _affect(lab_root, text):
+    path = lab_root / "multitask_dataset/train_labels.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_affect_decimal_comma_is_named(lab_root):
+    path = _affect(lab_root, AFFECT_HEADER + "1000,0.5,0.5,0.5\n1007,0,312125,0,5,0,25\n")
+    with pytest.raises(LabkitError, match=r"train_labels.txt, line 3: .*7 fields.*expected 4.*decimal comma"):
+        read_affect_labels(path)
+
+
+@pytest.mark.parametrize("row,what", [("1007,0.5,1.5,0.2", "energy = 1.5 is outside"),
+                                      ("1007,-0.1,0.5,0.2", "valence = -0.1 is outside"),
+                                      ("1007,0.5,0.5,nan", "danceability = nan is not a finite number"),
+                                      ("1007,0.5,inf,0.5", "energy = inf is not a finite number"),
+                                      ("1007,0.5,0.5,0.2,0.9", "5 fields.*expected 4"),
+                                      ("1007,0.5,0.5", "3 fields.*expected 4"),
+                                      (",0.5,0.5,0.5", "no clip id"),
+                                      ('1007,"0,5",0.5,0.5', "valence = '0,5' is not a number.*decimal comma")])
+def test_affect_bad_rows_name_file_and_line(lab_root, row, what):
+    path = _affect(lab_root, AFFECT_HEADER + "1000,0.1,0.2,0.3\n" + row + "\n")
+    with pytest.raises(LabkitError, match=rf"train_labels.txt, line 3: .*{what}"):
+        read_affect_labels(path)
+
+
+@pytest.mark.parametrize("header", ["Id,valence,arousal,danceability", "Id,valence,energy,danceability,tempo",
+                                    "Id,valence,valence,danceability", "Name,valence,energy,danceability"])
+def test_affect_header_names_checked(lab_root, header):
+    path = _affect(lab_root, header + "\n1000,0.1,0.2,0.3\n")
+    with pytest.raises(LabkitError, match=r"train_labels.txt, line 1: header .*expected.*Id.*valence.*energy.*danceability"):
+        read_affect_labels(path)
+
+
+def test_affect_header_any_order_and_case(lab_root):
+    path = _affect(lab_root, " ENERGY ,Id,Danceability,valence\n0.25,1000,0.75,0.5\n")
+    ids, vals = read_affect_labels(path)
+    assert ids == ["1000"] and vals.tolist() == [[0.5, 0.25, 0.75]]
+
+
+# --- duplicate ids ---------------------------------------------------------------------------------
+
+def test_conflicting_duplicates_refused(lab_root):
+    g = lab_root / "fma_genre_spectrograms/train_labels.txt"
+    g.write_text("Id\tGenre\n1000.fused.full.npy.gz\tRock\n1007.fused.full.npy.gz\tPop\n1000.fused.full.npy.gz\tJazz\n")
+    with pytest.raises(LabkitError, match=r"train_labels.txt: clip 1000 is labelled twice: 'Rock' on line 2 and 'Jazz' on line 4"):
+        read_genre_labels(g)
+    a = _affect(lab_root, AFFECT_HEADER + "1000,0.1,0.2,0.3\n1007,0.5,0.5,0.5\n1000,0.1,0.2,0.4\n")
+    with pytest.raises(LabkitError, match=r"clip 1000 is labelled twice: .*on line 2 and .*on line 4"):
+        read_affect_labels(a)
+
+
+def test_identical_duplicates_kept_once_with_a_warning(lab_root):
+    g = lab_root / "fma_genre_spectrograms/train_labels.txt"
+    g.write_text("Id\tGenre\n1000.fused.full.npy.gz\tRock\n1007.fused.full.npy.gz\tPop\n1000.fused.full.npy.gz\tRock\n")
+    with pytest.warns(UserWarning, match=r"train_labels.txt: 1 duplicate row.*line 2 and line 4"):
+        assert read_genre_labels(g) == [("1000", "Rock"), ("1007", "Pop")]
+    a = _affect(lab_root, AFFECT_HEADER + "1000,0.1,0.2,0.3\n1007,0.5,0.5,0.5\n1000,0.1,0.2,0.3\n1007,0.5,0.5,0.5\n")
+    with pytest.warns(UserWarning, match=r"train_labels.txt: 2 duplicate row.*line 2 and line 4"):
+        ids, vals = read_affect_labels(a)
+    assert ids == ["1000", "1007"] and vals.shape == (2, 3)
+
+
+# --- encodings -------------------------------------------------------------------------------------
+
+GENRE_TEXT = "Id\tGenre\n1000.fused.full.npy.gz\tRock\n1007.fused.full.npy.gz\tPop\n"
+AFFECT_TEXT = AFFECT_HEADER + "1000,0.1,0.2,0.3\n"
+
+@pytest.mark.parametrize("kind", ["genre", "affect"])
+def test_utf8_bom_is_read(tmp_path, kind):
+    path = tmp_path / "labels.txt"
+    path.write_bytes((GENRE_TEXT if kind == "genre" else AFFECT_TEXT).encode("utf-8-sig"))
+    if kind == "genre": assert read_genre_labels(path) == [("1000", "Rock"), ("1007", "Pop")]
+    else: assert read_affect_labels(path)[0] == ["1000"]
+
+
+@pytest.mark.parametrize("kind", ["genre", "affect"])
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_utf16_named(tmp_path, kind, encoding):
+    path = tmp_path / "labels.txt"
+    path.write_bytes((GENRE_TEXT if kind == "genre" else AFFECT_TEXT).encode(encoding))
+    read = read_genre_labels if kind == "genre" else read_affect_labels
+    with pytest.raises(LabkitError, match=r"labels.txt .*UTF-16.*save it as UTF-8"):
+        read(path)
+
+
+@pytest.mark.parametrize("kind", ["genre", "affect"])
+def test_latin1_named(tmp_path, kind):
+    path = tmp_path / "labels.txt"
+    text = GENRE_TEXT.replace("Pop", "Électronique") if kind == "genre" else AFFECT_TEXT.replace("1000", "1000é")
+    path.write_bytes(text.encode("latin-1"))
+    read = read_genre_labels if kind == "genre" else read_affect_labels
+    with pytest.raises(LabkitError, match=r"labels.txt is not UTF-8: byte b'\\x(c9|e9)' at offset \d+ \(line \d\).*save it as UTF-8"):
+        read(path)
+
+
+# --- parameters ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,expected", [(0, "max_length=0"), (-5, "max_length=-5"), (2.5, "max_length=2.5"),
+                                            ("30", "max_length='30'"), (True, "max_length=True")])
+def test_max_length_validated(lab_root, value, expected):
+    with pytest.raises(LabkitError, match=rf"{re.escape(expected)}.*whole number of frames"):
+        SpectrogramDataset(lab_root, max_length=value, verbose=False)
+    with pytest.raises(LabkitError, match=rf"{re.escape(expected)}"):
+        PadCollate(max_length=value)
+
+
+def test_whole_float_max_length_is_an_int(lab_root):
+    ds = SpectrogramDataset(lab_root, "genre", max_length=30.0, verbose=False)
+    assert ds.max_length == 30 and ds[0][0].shape[0] == 30
+
+
+@pytest.mark.parametrize("call,expected", [
+    (lambda r: SpectrogramDataset(r, pad_value=float("nan"), verbose=False), "pad_value=nan"),
+    (lambda r: SpectrogramDataset(r, pad_value="-80", verbose=False), "pad_value='-80'"),
+    (lambda r: SpectrogramDataset(r, beat="yes", verbose=False), "beat='yes'"),
+    (lambda r: SpectrogramDataset(r, in_memory="no", verbose=False), "in_memory='no'"),
+    (lambda r: SpectrogramDataset(r, transform=5, verbose=False), "transform=5"),
+    (lambda r: SpectrogramDataset(r, class_mapping=["Rock"], verbose=False), r"class_mapping=\['Rock'\] is not valid"),
+    (lambda r: SpectrogramDataset(r, "genre", target="valence", verbose=False), "target='valence'"),
+    (lambda r: SpectrogramDataset(r, "multitask", target=[], verbose=False), r"target=\[\] names no affect axis"),
+    (lambda r: SpectrogramDataset(r, "multitask", target=["energy", "energy"], verbose=False), "energy.*twice"),
+    (lambda r: SpectrogramDataset(r, "multitask", target=5, verbose=False), "target=5"),
+    (lambda r: SpectrogramDataset(r, encoder="abc", verbose=False), "encoder='abc'"),
+    (lambda r: pad_or_truncate(torch.ones(4, 2), 0), "length=0"),
+    (lambda r: pad_or_truncate(torch.ones(4, 2), 2.5), "length=2.5"),
+    (lambda r: train_val_split(10, val_size="0.2"), "val_size='0.2'"),
+    (lambda r: train_val_split(10, seed=-1), "seed=-1"),
+    (lambda r: train_val_split(10, seed=1.5), "seed=1.5"),
+    (lambda r: train_val_split(-3), "data=-3"),
+    (lambda r: train_val_split(3, val_size=0.2), "no item for validation"),
+    (lambda r: train_val_split(10, stratify=[0, 1]), "stratify has 2 labels.*10 items"),
+    (lambda r: train_val_split(10, stratify=True), "stratify=True needs a dataset"),
+    (lambda r: BucketBatchSampler([3, 4, 5], 0), "batch_size=0"),
+    (lambda r: BucketBatchSampler([3, 4, 5], 2, pool_batches=-1), "pool_batches=-1"),
+    (lambda r: BucketBatchSampler([3, 4, 5], 2, seed="a"), "seed='a'"),
+    (lambda r: write_fixture(r / "w", n_train=0), "n_train=0"),
+    (lambda r: write_fixture(r / "w", seed=-2), "seed=-2"),
+    (lambda r: dataset_dir(r, "genre", beat=None), "beat=None"),
+    (lambda r: write_genre_labels(r / "x.txt", ["1"], ["Rock"], style="weird"), "style='weird'"),
+    (lambda r: write_genre_labels(r / "x.txt", ["1", "2"], ["Rock"]), "2 ids but 1 genres"),
+    (lambda r: write_affect_labels(r / "x.txt", ["1", "2"], np.zeros((1, 3))), "2 ids but 1 rows"),
+    (lambda r: write_affect_labels(r / "x.txt", ["1"], np.full((1, 3), 2.0)), r"outside \[0, 1\]"),
+    (lambda r: find_data_root(42), "data_dir=42"),
+    (lambda r: index_files(None), "folder=None is not valid"),
+    (lambda r: parse_id(None), "name=None is not valid"),
+    (lambda r: spectrogram_shape(3), "path=3 is not valid"),
+    (lambda r: read_affect_labels(None), "path=None is not valid"),
+])
+def test_bad_parameter_values_are_named(lab_root, call, expected):
+    with pytest.raises(LabkitError, match=expected):
+        call(lab_root)
+
+
+# --- empty label files -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["", "Id\tGenre\n", "Id\tGenre\n\n  \n"])
+def test_empty_genre_label_file_is_named(lab_root, text):
+    path = lab_root / "fma_genre_spectrograms/train_labels.txt"
+    path.write_text(text)
+    with pytest.raises(LabkitError, match=r"fma_genre_spectrograms/train_labels.txt is empty") as e:
+        SpectrogramDataset(lab_root, "genre", "train", verbose=False)
+    assert "class mapping" not in str(e.value)
+
+
+@pytest.mark.parametrize("text", ["", AFFECT_HEADER])
+def test_empty_affect_label_file_is_named(lab_root, text):
+    _affect(lab_root, text)
+    with pytest.raises(LabkitError, match=r"multitask_dataset/train_labels.txt is empty"):
+        SpectrogramDataset(lab_root, "multitask", "train", verbose=False)
+
+
+# --- the file system: loops, dangling links, a file for a folder -------------------------------------
+
+def test_symlinked_split_folder_loop(lab_root):
+    split = lab_root / "fma_genre_spectrograms/train"
+    shutil.rmtree(split); split.symlink_to(split)
+    with pytest.raises(LabkitError, match=r"fma_genre_spectrograms/train is a symbolic link loop"):
+        SpectrogramDataset(lab_root, "genre", "train", verbose=False)
+
+
+def test_data_dir_symlink_loop(tmp_path):
+    loop = tmp_path / "loop"; loop.symlink_to(loop)
+    with pytest.raises(LabkitError, match=r"loop is a symbolic link loop"):
+        find_data_root(loop)
+
+
+@pytest.mark.parametrize("target", ["self", "nowhere"])
+def test_bad_symlink_named_like_a_spectrogram(lab_root, target):
+    link = lab_root / "fma_genre_spectrograms/train/5555.fused.full.npy"
+    link.symlink_to(link if target == "self" else lab_root / "nowhere.npy")
+    what = "a symbolic link loop" if target == "self" else "a symbolic link to .*nowhere.npy, which does not exist"
+    with pytest.raises(LabkitError, match=rf"5555.fused.full.npy is {what}"):
+        index_files(link.parent)
+    with pytest.raises(LabkitError, match="5555.fused.full.npy"):
+        SpectrogramDataset(lab_root, "genre", "train", verbose=False)
+
+
+def test_looping_label_file_and_spectrogram(lab_root):
+    labels = lab_root / "multitask_dataset/test_labels.txt"
+    labels.symlink_to(labels)  # the unlabelled test split must not read it as "no labels"
+    with pytest.raises(LabkitError, match="test_labels.txt is a symbolic link loop"):
+        SpectrogramDataset(lab_root, "multitask", "test", verbose=False)
+    spec = lab_root / "loop.npy"; spec.symlink_to(spec)
+    with pytest.raises(LabkitError, match="loop.npy is a symbolic link loop"): spectrogram_shape(spec)
+    with pytest.raises(LabkitError, match="loop.npy is a symbolic link loop"): read_spectrogram(spec)
+
+
+def test_data_root_given_a_file(lab_root):
+    path = lab_root / "fma_genre_spectrograms/train_labels.txt"
+    with pytest.raises(LabkitError, match=rf"{re.escape(str(path))} is a file, not a folder.*{re.escape(str(lab_root))}") as e:
+        find_data_root(path)
+    assert "does not exist" not in str(e.value)
+
+
+def test_two_files_for_one_id_refused(lab_root):
+    folder = lab_root / "fma_genre_spectrograms/train"
+    shutil.copy(folder / "1000.fused.full.npy", folder / "1000.beatsync.fused.npy")
+    with pytest.raises(LabkitError, match=r"1000.beatsync.fused.npy and 1000.fused.full.npy are both clip 1000"):
+        index_files(folder)
+
+
+def test_empty_spectrogram_refused(lab_root):
+    np.save(lab_root / "fma_genre_spectrograms/train/1000.fused.full.npy", np.zeros((140, 0)))
+    with pytest.raises(LabkitError, match=r"1000.fused.full.npy has 0 frames"):
+        SpectrogramDataset(lab_root, "genre", "train", verbose=False)
+
+
+# --- where the cache lives -------------------------------------------------------------------------
+
+def test_cache_dir_in_a_source_checkout(tmp_path, monkeypatch):
+    import labkit
+    monkeypatch.delenv("LABKIT_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    checkout = Path(labkit.__file__).resolve().parent.parent
+    assert (checkout / "settings.ini").is_file()   # the tests run from the checkout
+    assert cache_dir() == checkout / "data" / "cache"
+    fake = tmp_path / "src"; (fake / "labkit").mkdir(parents=True); (fake / "data").mkdir()
+    (fake / "settings.ini").write_text("[DEFAULT]\n")
+    monkeypatch.setattr(labkit, "__file__", str(fake / "labkit" / "__init__.py"))
+    assert cache_dir() == fake / "data" / "cache"
+    wheel = tmp_path / "site-packages"; (wheel / "labkit").mkdir(parents=True)
+    monkeypatch.setattr(labkit, "__file__", str(wheel / "labkit" / "__init__.py"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "labkit"
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
