@@ -4,7 +4,8 @@
 
 # %% ../nbs/05_train.ipynb #6179f074
 from __future__ import annotations
-import json, math, os, random, sys, time
+import errno, io, json, math, numbers, os, random, secrets, shutil, sys, time
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 import numpy as np
@@ -16,9 +17,28 @@ from tqdm.auto import tqdm
 from .data import LabkitError, BucketBatchSampler, collate_padded
 
 # %% auto #0
-__all__ = ['seed_everything', 'make_generator', 'seed_worker', 'get_device', 'make_loader', 'to_device', 'History',
+__all__ = ['RUN_FILES', 'seed_everything', 'make_generator', 'seed_worker', 'get_device', 'make_loader', 'to_device', 'History',
            'loader_state', 'load_loader_state', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
            'load_model', 'progress_mode', 'evaluate', 'predict', 'fit']
+
+# %% ../nbs/05_train.ipynb #a8d2e5b1
+def _is_int(v)->bool:
+    "A whole number (numpy integers too), but not a bool."
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+def _is_real(v)->bool:
+    "A finite real number (numpy floats too), but not a bool or a string."
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+def _expect(
+    ok:bool, # whether the value is acceptable
+    fn:str, # the function that was called, e.g. 'fit'
+    name:str, # the parameter
+    value, # the value it got
+    expected:str, # what it should be, phrased as the fix
+):
+    "Raise a `LabkitError` naming the parameter, its value and what is expected, unless `ok`."
+    if not ok: raise LabkitError(f"{fn}: {name}={value!r} is not valid; expected {expected}.")
 
 # %% ../nbs/05_train.ipynb #39162672
 def seed_everything(
@@ -48,19 +68,42 @@ def seed_worker(
     random.seed(worker_seed)
 
 # %% ../nbs/05_train.ipynb #10cc5884
+def _valid_devices()->list[str]:
+    "The device names this machine accepts."
+    names = ['auto', 'cpu']
+    if torch.cuda.is_available(): names += ['cuda'] + [f'cuda:{i}' for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, 'mps', None)
+    if mps is not None and mps.is_available(): names.append('mps')
+    return names
+
 def get_device(
-    device:str|torch.device='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' or a torch.device
+    device:str|torch.device|None='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' (any case) or a torch.device
 )->torch.device:
     "The torch device to use; 'auto' picks CUDA, then MPS, then CPU."
-    if isinstance(device, torch.device): return device
-    if device in (None, 'auto'):
-        if torch.cuda.is_available(): return torch.device('cuda')
-        mps = getattr(torch.backends, 'mps', None)
-        if mps is not None and mps.is_available(): return torch.device('mps')
-        return torch.device('cpu')
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
-        raise LabkitError(f"device='{device}' was asked for but torch sees no CUDA GPU; use device='auto' or 'cpu'.")
-    return torch.device(device)
+    if device is None: device = 'auto'
+    valid = _valid_devices()
+    choices = 'valid choices on this machine: ' + ', '.join(repr(v) for v in valid)
+    if not isinstance(device, (str, torch.device)):
+        raise LabkitError(f"device={device!r} is a {type(device).__name__}, not a device name; {choices}.")
+    name = str(device).strip().lower()
+    if name == 'auto': return torch.device('cuda' if 'cuda' in valid else 'mps' if 'mps' in valid else 'cpu')
+    if name == 'gpu':
+        raise LabkitError(f"device={device!r} is not a torch device name: use device='cuda' for an NVIDIA GPU, "
+                          f"'mps' for an Apple GPU, or 'auto' to take whichever this machine has; {choices}.")
+    try: dev = torch.device(name)
+    except (RuntimeError, ValueError): dev = None
+    if dev is None or dev.type not in ('cpu', 'cuda', 'mps'):
+        raise LabkitError(f"device={device!r} is not a device labkit can use; {choices}.")
+    if dev.type == 'cpu': return torch.device('cpu')
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise LabkitError(f"device={device!r} was asked for but torch sees no CUDA GPU; use device='auto' or 'cpu' ({choices}).")
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise LabkitError(f"device={device!r}: this machine has {n} CUDA GPU(s), numbered from 0 to {n - 1}; {choices}.")
+    if dev.type == 'mps' and 'mps' not in valid:
+        raise LabkitError(f"device={device!r}: Apple's MPS backend is not available here (it needs an Apple-silicon Mac "
+                          f"and a torch built with MPS); use device='auto'; {choices}.")
+    return dev
 
 # %% ../nbs/05_train.ipynb #b07a5aa8
 def _lengths_of(dataset):
@@ -69,6 +112,18 @@ def _lengths_of(dataset):
     if hasattr(dataset, 'dataset') and hasattr(dataset, 'indices'):
         return _lengths_of(dataset.dataset)[np.asarray(dataset.indices)]
     return np.array([item[2] for item in dataset])
+
+def _check_loader_args(dataset, batch_size, num_workers, drop_last):
+    "Refuse loader settings that fail later with a cryptic error or give no batch at all."
+    _expect(_is_int(batch_size) and batch_size >= 1, 'make_loader', 'batch_size', batch_size,
+            'a whole number of clips per batch, at least 1 (e.g. batch_size=32)')
+    _expect(_is_int(num_workers) and num_workers >= 0, 'make_loader', 'num_workers', num_workers,
+            '0 (load in this process) or a positive number of worker processes')
+    n = len(dataset) if hasattr(dataset, '__len__') else None
+    if n == 0: raise LabkitError("make_loader: the dataset is empty (0 items); check the split or filter that built it.")
+    if drop_last and n is not None and batch_size > n:
+        raise LabkitError(f"make_loader: batch_size={batch_size} with drop_last=True and a dataset of {n} items gives no "
+                          f"batch at all (the only batch is incomplete and is dropped); use batch_size <= {n} or drop_last=False.")
 
 def make_loader(
     dataset, # yields (x, y, length) items
@@ -82,6 +137,7 @@ def make_loader(
     **kwargs, # passed on to DataLoader
 )->DataLoader:
     "A seeded DataLoader of `(x, y, lengths)` batches, optionally bucketed by length."
+    _check_loader_args(dataset, batch_size, num_workers, drop_last)
     common = dict(collate_fn=collate_fn, num_workers=num_workers, worker_init_fn=seed_worker,
                   generator=make_generator(seed), **kwargs)
     if bucket:
@@ -107,6 +163,70 @@ def _unpack(batch):
     raise LabkitError(f"a batch must be (x, y, lengths) or (x, y), got {type(batch).__name__} of "
                       f"{len(batch) if hasattr(batch, '__len__') else '?'} items; use collate_fn=collate_padded.")
 
+# %% ../nbs/05_train.ipynb #e4b7a6f0
+_DISK_FULL = ('No space left on device', 'file write failed', 'unexpected pos')  # how torch's writer words ENOSPC
+
+def _temp_name(path:Path)->Path:
+    "A temporary file next to `path`, unique to this writer (process id and a random suffix)."
+    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+def _mb(n:int|None)->str: return '?' if n is None else f"{n / 1e6:.2f}"
+
+def _free_bytes(folder:Path)->int|None:
+    "Free space on the disk holding `folder` (None if it cannot be read)."
+    try: return shutil.disk_usage(folder).free
+    except OSError: return None
+
+def _write_error(
+    path:Path, # the file being written
+    e:BaseException, # what went wrong
+    needed:int|None, # bytes the file needs
+)->BaseException:
+    "A `LabkitError` for a full disk or an unwritable folder; any other error unchanged."
+    full = (isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))) or \
+           (isinstance(e, RuntimeError) and any(s in str(e) for s in _DISK_FULL))
+    if full:
+        return LabkitError(f"no space left on device while writing {path} ({_mb(needed)} MB needed, "
+                           f"{_mb(_free_bytes(path.parent))} MB free); the previous {path.name}, if any, is unchanged. "
+                           "Free some space or choose another out_dir.")
+    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return LabkitError(f"cannot write {path}: {e.strerror}; choose an out_dir you are allowed to write to.")
+    return e
+
+def _make_dir(folder:Path)->Path:
+    "Create `folder` and its parents, with a `LabkitError` when a file is in the way or it cannot be created."
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise LabkitError(f"{folder} is a file, not a folder; choose another out_dir.")
+    try: folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LabkitError(f"cannot create the folder {folder} ({e.strerror or e}); choose an out_dir you can write to.") from e
+    return folder
+
+def _write_atomic(
+    path:str|Path, # the file to create or replace
+    data:bytes|str, # its whole new content
+)->Path:
+    "Write `data` to `path` atomically: a unique temporary file, fsync, `os.replace`; on failure remove the temporary file."
+    path = Path(path)
+    data = data.encode() if isinstance(data, str) else data
+    tmp = _temp_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
+        try:
+            rest = memoryview(data)
+            while rest: rest = rest[os.write(fd, rest):]     # os.write may write only part
+            os.fsync(fd)
+        finally: os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:                               # a full disk, Ctrl-C, ...: leave no partial file
+        try: tmp.unlink()
+        except OSError: pass
+        err = _write_error(path, e, len(data))
+        if err is e: raise
+        raise err from e
+    return path
+
 # %% ../nbs/05_train.ipynb #8e7438d2
 class History:
     "Per-epoch records of a training run (a list of dicts) with table, CSV and JSON views."
@@ -119,28 +239,29 @@ class History:
     def to_frame(self)->pd.DataFrame: return pd.DataFrame(self.records)
     def best(self, key:str='val_loss', mode:str='min')->dict:
         "The record with the lowest (`mode='min'`) or highest value of `key`."
+        _expect(mode in ('min', 'max'), 'History.best', 'mode', mode, "'min' (lowest value) or 'max' (highest value)")
         rows = [r for r in self.records if key in r and not math.isnan(r[key])]
         if not rows: raise LabkitError(f"no epoch has '{key}'; recorded columns: {list(self.to_frame().columns)}.")
         return (min if mode == 'min' else max)(rows, key=lambda r: r[key])
     def save(self, out_dir:str|Path):
-        "Write `history.csv` and `history.json` into `out_dir`."
-        out_dir = Path(out_dir)
-        _atomic_write_text(out_dir / 'history.json', json.dumps(self.records, indent=1))
-        _atomic_write_text(out_dir / 'history.csv', self.to_frame().to_csv(index=False))
+        "Write `history.csv` and `history.json` into `out_dir` (each atomically)."
+        out_dir = _make_dir(out_dir)
+        _write_atomic(out_dir / 'history.json', json.dumps(self.records, indent=1))
+        _write_atomic(out_dir / 'history.csv', self.to_frame().to_csv(index=False))
     @classmethod
     def load(cls, path:str|Path)->History:
         "Read a `history.json` (or the folder holding it)."
         path = Path(path)
         if path.is_dir(): path = path / 'history.json'
         if not path.exists(): raise LabkitError(f"{path} does not exist; fit(out_dir=...) writes history.json there.")
-        return cls(json.loads(path.read_text()))
+        try: records = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:
+            raise LabkitError(f"{path} is not a readable history ({e}); it should be the history.json that fit wrote. "
+                              "If the run's last.pt is intact, its history is in load_checkpoint(path)['history'].") from e
+        if not isinstance(records, list): raise LabkitError(f"{path} holds a {type(records).__name__}, not a list of epoch records.")
+        return cls(records)
     def __repr__(self): return f"History({len(self)} epochs)\n{self.to_frame().to_string(index=False)}"
     def _repr_html_(self): return self.to_frame()._repr_html_()
-
-def _atomic_write_text(path:Path, text:str):
-    tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 # %% ../nbs/05_train.ipynb #20a54541
 def _loader_generators(dl)->dict:
@@ -199,23 +320,143 @@ def set_rng_state(
     n = state['numpy']
     np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached_gaussian']))
     torch.set_rng_state(state['torch'])
-    if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
+    if 'cuda' in state and torch.cuda.is_available():            # a machine with fewer GPUs restores those it has
+        for i, s in enumerate(state['cuda'][:torch.cuda.device_count()]): torch.cuda.set_rng_state(s, i)
     if 'mps' in state and torch.backends.mps.is_available(): torch.mps.set_rng_state(state['mps'])
     for dl, s in zip(loaders, state.get('loaders', [])):
         if dl is not None: load_loader_state(dl, s)
 
 # %% ../nbs/05_train.ipynb #d1b8c9df
+def _nbytes(obj)->int:
+    "Bytes of the tensors in `obj` (a nested state), to say how much space a checkpoint needs."
+    if torch.is_tensor(obj): return obj.nelement() * obj.element_size()
+    if isinstance(obj, dict): return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)): return sum(_nbytes(v) for v in obj)
+    return 0
+
 def save_checkpoint(
     state:dict, # plain tensors, numbers, strings, lists and dicts
     path:str|Path, # destination, e.g. runs/x/last.pt
 )->Path:
-    "Write `state` to `path` atomically (temporary file, then `os.replace`)."
+    "Write `state` to `path` atomically (in memory first, then a unique temporary file and `os.replace`)."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    _make_dir(path.parent)
+    buf = io.BytesIO()
+    try: torch.save(state, buf)
+    except Exception as e:
+        err = _write_error(path, e, _nbytes(state))
+        if err is not e: raise err from e
+        raise LabkitError(f"the checkpoint for {path} could not be serialised ({type(e).__name__}: {e}); a checkpoint "
+                          "holds only plain tensors, numbers, strings, lists and dicts.") from e
+    return _write_atomic(path, buf.getvalue())
+
+def _listing(items:list, n:int=6)->str:
+    "At most `n` items joined by '; ', then how many more."
+    return '; '.join(items[:n]) + (f'; and {len(items) - n} more' if len(items) > n else '')
+
+def _config_call(cfg:dict|None)->str:
+    "`create_model(...)` as it was called for a model config."
+    if not cfg or 'name' not in cfg: return ''
+    args = [repr(cfg['name'])] + [f"{k}={v!r}" for k, v in cfg.items() if k != 'name']
+    return f" The checkpoint's model is create_model({', '.join(args)})."
+
+def _lineage(obj)->list[str]:
+    "The names of `obj`'s class and its parent classes (below nn.Module)."
+    return [c.__name__ for c in type(obj).__mro__ if c not in (nn.Module, object)]
+
+def _same_kind(saved, obj)->bool:
+    "Whether a recorded lineage (or class name) and `obj` are the same class or one derives from the other."
+    saved = [saved] if isinstance(saved, str) else list(saved or [])
+    return not saved or saved[0] in _lineage(obj) or _lineage(obj)[0] in saved
+
+def _load_module(
+    module:nn.Module, # the model or loss module to load into
+    saved, # its state_dict from the checkpoint
+    path:Path, # the checkpoint, for messages
+    what:str, # 'model' or 'loss_fn'
+    saved_type:str|list|None=None, # the class (lineage) that wrote it, when recorded
+    cfg:dict|None=None, # the checkpoint's model config, for messages
+):
+    "Load `saved` into `module`, or raise a `LabkitError` listing every layer that does not fit."
+    name, was = type(module).__name__, saved_type[0] if isinstance(saved_type, list) else saved_type
+    fix = ("build the model exactly as in the run that wrote it (load_model(path) rebuilds it from the checkpoint)"
+           if what == 'model' else "use the same loss_fn (same class and tasks) as the run that wrote it")
+    fix += ", or start a new run (a new out_dir, or overwrite=True)"
+    if not isinstance(saved, dict): raise LabkitError(f"checkpoint {path} holds no {what} state; {fix}.")
+    if what == 'loss_fn' and not _same_kind(saved_type, module):
+        raise LabkitError(f"checkpoint {path} was written with loss_fn {was}, but this loss_fn is a {name}; {fix}.")
+    own = module.state_dict()
+    shapes = [f"{k} is {tuple(saved[k].shape)} in the checkpoint but {tuple(v.shape)} here" for k, v in own.items()
+              if k in saved and torch.is_tensor(saved[k]) and saved[k].shape != v.shape]
+    missing, extra = [k for k in own if k not in saved], [k for k in saved if k not in own]
+    problems = ([f"different shapes: {_listing(shapes)}"] if shapes else []) + \
+               ([f"missing from the checkpoint: {_listing(missing)}"] if missing else []) + \
+               ([f"not in this {what}: {_listing(extra)}"] if extra else [])
+    if problems:
+        written = f", written for a {was}" if was and was != name else ''
+        raise LabkitError(f"checkpoint {path}{written} does not fit this {what} ({name}): {'. '.join(problems)}."
+                          f"{_config_call(cfg) if what == 'model' else ''} Fix: {fix}.")
+    try: module.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError, TypeError) as e:
+        raise LabkitError(f"checkpoint {path}: its {what} state could not be loaded into this {name} ({e}); {fix}.") from e
+
+def _load_optimizer(optimizer, saved, path:Path, saved_type:str|None=None):
+    "Restore an optimizer's state, refusing one saved by another optimizer or for other parameters."
+    name = type(optimizer).__name__
+    fix = "use the same optimizer (and model and loss_fn) as the run that wrote it, or start a new run (a new out_dir, or overwrite=True)"
+    if not isinstance(saved, dict): raise LabkitError(f"checkpoint {path} holds no optimizer state; pass optimizer=None to load only the weights, or {fix}.")
+    if saved_type and saved_type != name:
+        raise LabkitError(f"checkpoint {path} holds the state of a {saved_type} optimizer, but this optimizer is a {name}; {fix}.")
+    before = optimizer.state_dict()
+    try: optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as e:
+        raise LabkitError(f"checkpoint {path}: its optimizer state does not match this {name} ({e}); it was saved for "
+                          f"other parameters (another model, loss_fn or parameter groups). Fix: {fix}.") from e
+    missing = sorted({k for g in optimizer.param_groups for k in optimizer.defaults if k not in g})
+    if missing:                                               # e.g. Adam's state in an SGD: no 'momentum'
+        optimizer.load_state_dict(before)
+        raise LabkitError(f"checkpoint {path} holds the state of another optimizer (its settings lack {missing}, "
+                          f"which a {name} needs); {fix}.")
+
+def _load_scheduler(scheduler, saved, path:Path, saved_type:str|None=None):
+    "Restore a scheduler's state, refusing one saved by another scheduler."
+    name = type(scheduler).__name__
+    fix = "use the same scheduler as the run that wrote it, or start a new run (a new out_dir, or overwrite=True)"
+    if not isinstance(saved, dict):
+        raise LabkitError(f"checkpoint {path} holds no scheduler state (its run had no scheduler), but a {name} was given; {fix}.")
+    own = scheduler.state_dict()
+    if (saved_type and saved_type != name) or (not saved_type and set(saved) != set(own)):
+        raise LabkitError(f"checkpoint {path} holds the state of {'a ' + saved_type if saved_type else 'another'} "
+                          f"scheduler, but this scheduler is a {name}; {fix}.")
+    try: scheduler.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise LabkitError(f"checkpoint {path}: its scheduler state could not be loaded into this {name} ({e}); {fix}.") from e
+
+def _read_checkpoint(path:str|Path, map_location='cpu')->dict:
+    "The checkpoint at `path` as a dict, loaded with `weights_only=True`."
+    path = Path(path)
+    if path.is_dir():
+        there = [p.name for p in sorted(path.glob('*.pt'))]
+        raise LabkitError(f"{path} is a folder, not a checkpoint; pass a file in it ({', '.join(there) or 'it holds no .pt file'}).")
+    if not path.exists():
+        raise LabkitError(f"checkpoint {path} does not exist; fit(out_dir=...) writes best.pt and last.pt there.")
+    if isinstance(map_location, (str, torch.device)): map_location = get_device(map_location)
+    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise LabkitError(f"{path} could not be loaded as a labkit checkpoint ({type(e).__name__}: {e}). "
+                          "Was it written by labkit.train.save_checkpoint? Only plain tensors and containers are accepted.") from e
+    if not isinstance(ckpt, dict): raise LabkitError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint (a dict); save one with save_checkpoint.")
+    return ckpt
+
+def _restore(ckpt:dict, path:Path, model=None, optimizer=None, scheduler=None, loss_fn=None):
+    "Load the checkpoint's states into the given objects, refusing any that do not fit."
+    types = ckpt.get('types') or {}
+    if model is not None:                      # model and loss first: they explain an optimizer that does not fit
+        _load_module(model, ckpt['model'] if 'model' in ckpt else ckpt, path, 'model', types.get('model'), ckpt.get('config'))
+    if isinstance(loss_fn, nn.Module) and (ckpt.get('loss_fn') is not None or loss_fn.state_dict()):
+        _load_module(loss_fn, ckpt.get('loss_fn'), path, 'loss_fn', types.get('loss_fn'))
+    if optimizer is not None: _load_optimizer(optimizer, ckpt.get('optimizer'), path, types.get('optimizer'))
+    if scheduler is not None: _load_scheduler(scheduler, ckpt.get('scheduler'), path, types.get('scheduler'))
 
 def load_checkpoint(
     path:str|Path, # a checkpoint written by `fit` / `save_checkpoint`
@@ -227,16 +468,8 @@ def load_checkpoint(
 )->dict: # the whole checkpoint
     "Load a checkpoint with `weights_only=True` and restore the given objects from it."
     path = Path(path)
-    if not path.exists():
-        raise LabkitError(f"checkpoint {path} does not exist; fit(out_dir=...) writes best.pt and last.pt there.")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise LabkitError(f"{path} could not be loaded as a labkit checkpoint ({type(e).__name__}: {e}). "
-                          "Was it written by labkit.train.save_checkpoint? Only plain tensors and containers are accepted.") from e
-    if model is not None: model.load_state_dict(ckpt['model'] if 'model' in ckpt else ckpt)
-    if optimizer is not None and ckpt.get('optimizer') is not None: optimizer.load_state_dict(ckpt['optimizer'])
-    if scheduler is not None and ckpt.get('scheduler') is not None: scheduler.load_state_dict(ckpt['scheduler'])
-    if isinstance(loss_fn, nn.Module) and ckpt.get('loss_fn') is not None: loss_fn.load_state_dict(ckpt['loss_fn'])
+    ckpt = _read_checkpoint(path, map_location)
+    _restore(ckpt, path, model, optimizer, scheduler, loss_fn)
     return ckpt
 
 # %% ../nbs/05_train.ipynb #6c0091bc
@@ -246,12 +479,18 @@ def load_model(
 )->nn.Module:
     "Rebuild a `create_model` model from a checkpoint and load its weights."
     from labkit.models import create_model
-    ckpt = load_checkpoint(path, map_location=map_location)
+    path = Path(path)
+    ckpt = _read_checkpoint(path, map_location)
     cfg = ckpt.get('config')
-    if not cfg: raise LabkitError(f"{path} has no model config (the model was not made with create_model); "
-                                  "build the model yourself and use load_checkpoint(path, model).")
-    cfg = dict(cfg); model = create_model(cfg.pop('name'), **cfg)
-    model.load_state_dict(ckpt['model'])
+    if not cfg or 'name' not in cfg:
+        raise LabkitError(f"{path} has no model config (the model was not made with create_model); "
+                          "build the model yourself and use load_checkpoint(path, model).")
+    cfg = dict(cfg)
+    try: model = create_model(cfg.pop('name'), **cfg)
+    except (TypeError, ValueError, KeyError) as e:
+        raise LabkitError(f"{path}: its model config cannot be rebuilt by this labkit's create_model ({e});"
+                          f"{_config_call(ckpt['config'])} Build the model yourself and use load_checkpoint(path, model).") from e
+    _load_module(model, ckpt.get('model'), path, 'model', (ckpt.get('types') or {}).get('model'), ckpt['config'])
     return model
 
 def _plain_config(model):
@@ -271,14 +510,19 @@ def _interactive()->bool:
     try: return sys.stdout.isatty()
     except (AttributeError, ValueError): return False
 
+_MODES = ('bar', 'line', 'none')
+
 def progress_mode(
     progress:bool|str=True, # True (automatic), False, or 'bar' / 'line' / 'none'
 )->str: # 'bar', 'line' or 'none'
     "How `fit` reports progress."
-    if progress in ('bar', 'line', 'none'): return progress
+    if isinstance(progress, str) and progress.lower() in _MODES: return progress.lower()
+    _expect(progress is None or isinstance(progress, (bool, np.bool_)), 'fit', 'progress', progress,
+            "True (automatic), False, 'bar', 'line' or 'none'")
     if not progress: return 'none'
-    env = os.environ.get('LABKIT_PROGRESS', '').lower()
-    if env in ('bar', 'line', 'none'): return env
+    env = os.environ.get('LABKIT_PROGRESS', '').strip().lower()
+    if env in _MODES: return env
+    if env: raise LabkitError(f"the environment variable LABKIT_PROGRESS={env!r} is not valid; expected 'bar', 'line' or 'none' (or unset it).")
     return 'bar' if _interactive() else 'line'
 
 def _fmt(record:dict, epoch:bool=True)->str:
@@ -301,6 +545,19 @@ def _cat(chunks):
     if isinstance(chunks[0], dict): return {k: _cat([c[k] for c in chunks]) for k in chunks[0]}
     return torch.cat([c.detach().cpu() for c in chunks]).numpy()
 
+_NO_BATCHES = ("it is empty, drop_last=True drops its only (incomplete) batch, or it is a generator that an earlier "
+               "pass used up; check the dataset and batch_size, and pass a DataLoader (make_loader) or a list")
+
+def _metrics(metric_fn, targets, preds)->dict:
+    "`metric_fn(targets, preds)` checked to be a dict of numbers."
+    m = metric_fn(targets, preds)
+    if not isinstance(m, dict):
+        raise LabkitError(f"metric_fn returned a {type(m).__name__}; it must return a dict of name -> number, "
+                          "e.g. {'accuracy': 0.8}.")
+    try: return {k: float(v) for k, v in m.items()}
+    except (TypeError, ValueError) as e:
+        raise LabkitError(f"metric_fn returned {m!r}; every value must be a single number ({e}).") from e
+
 @torch.no_grad()
 def evaluate(
     model:nn.Module, # a model taking (x, lengths)
@@ -311,6 +568,10 @@ def evaluate(
     metric_fn=None, # metric_fn(targets, preds) -> dict
 )->dict: # loss, targets, preds, lengths, [embeddings], [metrics], [loss terms]
     "Run `model` over `dl` without gradients and collect losses, targets, outputs and embeddings."
+    _expect(isinstance(model, nn.Module), 'evaluate', 'model', model, 'a torch nn.Module (e.g. from create_model)')
+    _expect(isinstance(dl, Iterable), 'evaluate', 'dl', dl, 'a DataLoader (make_loader) or a list of batches')
+    _expect(loss_fn is None or callable(loss_fn), 'evaluate', 'loss_fn', loss_fn, 'None or a function loss_fn(outputs, y)')
+    _expect(metric_fn is None or callable(metric_fn), 'evaluate', 'metric_fn', metric_fn, 'None or a function metric_fn(targets, preds) -> dict')
     device = get_device(device)
     model.to(device).eval()
     if isinstance(loss_fn, nn.Module): loss_fn.to(device)
@@ -333,11 +594,11 @@ def evaluate(
             lens.append(torch.as_tensor(lengths) if lengths is not None else torch.full((b,), x.shape[1]))
     finally:
         if hook is not None: hook.remove()
-    if n == 0: raise LabkitError("the loader gave no batches; is the dataset (or the split) empty?")
+    if n == 0: raise LabkitError(f"the loader gave no batches: {_NO_BATCHES}.")
     res = {'loss': total / n if loss_fn is not None else None, 'targets': _cat(ys), 'preds': _cat(outs), 'lengths': _cat(lens)}
     res.update({k: v / n for k, v in terms.items()})
     if embeddings: res['embeddings'] = _cat(feats)
-    if metric_fn is not None: res['metrics'] = {k: float(v) for k, v in metric_fn(res['targets'], res['preds']).items()}
+    if metric_fn is not None: res['metrics'] = _metrics(metric_fn, res['targets'], res['preds'])
     return res
 
 def predict(
@@ -363,11 +624,12 @@ def _train_epoch(model, batches, loss_fn, optimizer, device, grad_clip, bar):
                               "check the inputs for NaN/inf, or set grad_clip.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if grad_clip: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         b = len(x); n += b; total += loss.item() * b
         for k, v in parts.items(): terms[k] = terms.get(k, 0.0) + v * b
         if bar is not None: bar.update(1)
+    if n == 0: raise LabkitError(f"train_dl gave no batches: {_NO_BATCHES}.")
     return total / n, {k: v / n for k, v in terms.items()}
 
 def _set_epoch(dl, epoch):
@@ -376,12 +638,158 @@ def _set_epoch(dl, epoch):
         if hasattr(obj, 'set_epoch'): obj.set_epoch(epoch)
 
 def _make_optimizer(model, loss_fn, optimizer, lr, weight_decay):
+    "The optimizer `fit` uses: the one given, one made by the function given, or Adam."
     params = [p for p in model.parameters() if p.requires_grad]
     extra = [p for p in loss_fn.parameters() if p.requires_grad] if isinstance(loss_fn, nn.Module) else []
-    if isinstance(optimizer, torch.optim.Optimizer): return optimizer
-    if optimizer is not None: return optimizer(params + extra)
-    groups = [{'params': params}] + ([{'params': extra, 'weight_decay': 0.0}] if extra else [])
-    return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    if optimizer is None:
+        groups = [{'params': params}] + ([{'params': extra, 'weight_decay': 0.0}] if extra else [])
+        return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    made = optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer(params + extra)
+    if not isinstance(made, torch.optim.Optimizer):
+        raise LabkitError(f"optimizer={optimizer!r} gave a {type(made).__name__}, not a torch optimizer; pass e.g. "
+                          "optimizer=lambda p: torch.optim.SGD(p, lr=0.1).")
+    held = {id(p) for g in made.param_groups for p in g['params']}
+    if params and not any(id(p) in held for p in params):
+        raise LabkitError("the optimizer holds none of this model's trainable parameters (it was built for another model "
+                          "object); build it from this model, e.g. torch.optim.Adam(model.parameters()).")
+    return made
+
+def _make_scheduler(scheduler, optimizer):
+    "The scheduler `fit` uses: None, the one given, or one made by the function given."
+    if scheduler is None or hasattr(scheduler, 'step'): return scheduler
+    made = scheduler(optimizer)
+    if not hasattr(made, 'step'):
+        raise LabkitError(f"scheduler={scheduler!r} gave a {type(made).__name__}, not a scheduler; pass e.g. "
+                          "scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 10, 0.5).")
+    return made
+
+# %% ../nbs/05_train.ipynb #9a41c3e8
+def _loader_size(dl)->str:
+    "'batch_size=B, N items' for a DataLoader, for messages."
+    bs, ds = getattr(dl, 'batch_size', None), getattr(dl, 'dataset', None)
+    n = len(ds) if hasattr(ds, '__len__') else '?'
+    return f" (batch_size={bs}, a dataset of {n} items, drop_last={getattr(dl, 'drop_last', False)})" if bs else ''
+
+def _len_or_none(dl)->int|None:
+    "`len(dl)`, or None for a loader without a length (an IterableDataset, a generator)."
+    try: return len(dl)
+    except TypeError: return None
+
+def _check_loader(name:str, dl, epochs:int):
+    "A loader `fit` can go over once per epoch and that gives at least one batch."
+    _expect(isinstance(dl, Iterable), 'fit', name, dl, 'a DataLoader (make_loader) or a list of (x, y, lengths) batches')
+    if isinstance(dl, Iterator) and epochs > 1:
+        raise LabkitError(f"fit: {name} is a one-shot iterator ({type(dl).__name__}), used up after the first epoch; "
+                          "pass a DataLoader (make_loader) or a list of batches.")
+    if _len_or_none(dl) == 0:                                 # no length: checked while training
+        raise LabkitError(f"fit: {name} gives no batches{_loader_size(dl)}: the dataset is empty, or drop_last=True drops "
+                          "its only batch because batch_size is larger than the dataset. Check the split, or lower batch_size.")
+
+def _check_fit_args(a:dict):
+    "Refuse the values `fit` cannot use, naming the parameter, its value and what it expects."
+    def need(ok, name, expected): _expect(ok, 'fit', name, a[name], expected)
+    need(isinstance(a['model'], nn.Module), 'model', 'a torch nn.Module (e.g. from create_model)')
+    need(callable(a['loss_fn']), 'loss_fn', 'a function loss_fn(outputs, y), e.g. nn.CrossEntropyLoss()')
+    need(_is_int(a['epochs']) and a['epochs'] >= 1, 'epochs', 'a whole number of epochs, at least 1 (the total, also when resuming)')
+    need(_is_real(a['lr']) and a['lr'] > 0, 'lr', 'a positive number such as lr=1e-3 (a number, not a string)')
+    need(_is_real(a['weight_decay']) and a['weight_decay'] >= 0, 'weight_decay', 'a number >= 0 such as 1e-4 (0 switches it off)')
+    need(a['patience'] is None or _is_int(a['patience']) and a['patience'] >= 1, 'patience',
+         'None (no early stopping) or a whole number of epochs, at least 1')
+    need(a['grad_clip'] is None or _is_real(a['grad_clip']) and a['grad_clip'] > 0, 'grad_clip',
+         'None (no clipping) or a positive maximum gradient norm such as 1.0')
+    need(a['seed'] is None or _is_int(a['seed']), 'seed', 'None (leave the generators alone) or a whole number')
+    need(isinstance(a['overfit_batch'], bool) or _is_int(a['overfit_batch']) and a['overfit_batch'] >= 1, 'overfit_batch',
+         'False, True (the first batch) or a number of batches, at least 1')
+    need(isinstance(a['resume'], (bool, str, os.PathLike)), 'resume', "False, True (continue out_dir/last.pt) or a checkpoint's path")
+    need(isinstance(a['overwrite'], bool), 'overwrite', 'True (replace the run in out_dir) or False')
+    need(a['out_dir'] is None or isinstance(a['out_dir'], (str, os.PathLike)), 'out_dir', 'None or a folder path')
+    need(a['optimizer'] is None or callable(a['optimizer']) or isinstance(a['optimizer'], torch.optim.Optimizer), 'optimizer',
+         'None (Adam), an optimizer, or a function params -> optimizer')
+    need(a['scheduler'] is None or hasattr(a['scheduler'], 'step') or callable(a['scheduler']), 'scheduler',
+         'None, a scheduler, or a function optimizer -> scheduler')
+    need(a['metric_fn'] is None or callable(a['metric_fn']), 'metric_fn', 'None or a function metric_fn(targets, preds) -> dict')
+    need(a['callbacks'] is None or isinstance(a['callbacks'], (list, tuple)) and all(map(callable, a['callbacks'])),
+         'callbacks', 'a list of functions cb(history)')
+    _check_loader('train_dl', a['train_dl'], 1 if a['overfit_batch'] else a['epochs'])
+    if a['val_dl'] is not None and not a['overfit_batch']: _check_loader('val_dl', a['val_dl'], a['epochs'])
+
+# %% ../nbs/05_train.ipynb #1e7f5b3c
+RUN_FILES = ('best.pt', 'last.pt', 'history.json', 'history.csv')
+_RESUME_KEYS = ('model', 'optimizer', 'epoch', 'history', 'best_loss', 'bad_epochs', 'rng')
+
+def _resume_path(resume, out_dir)->Path|None:
+    "The checkpoint `resume` asks for; None to start from scratch."
+    if resume is False or resume == '': return None
+    if resume is True:
+        if out_dir is None: raise LabkitError("resume=True needs out_dir (where last.pt is), or pass resume='path/to/last.pt'.")
+        path = Path(out_dir) / 'last.pt'
+        return path if path.exists() else None
+    path = Path(resume)
+    if path.is_dir(): path = path / 'last.pt'
+    if not path.exists():
+        raise LabkitError(f"resume={str(resume)!r}: the checkpoint {path} does not exist. Check the path (fit(out_dir=...) "
+                          "writes last.pt there), pass resume=True to continue out_dir/last.pt, or resume=False to start from scratch.")
+    return path
+
+def _prepare_out_dir(out_dir, resume, overwrite:bool, mode:str)->tuple:
+    "Create `out_dir`, refusing to replace a run in it unless asked; return (out_dir, checkpoint to resume or None)."
+    path = _resume_path(resume, out_dir)
+    if out_dir is None: return None, path
+    out_dir = _make_dir(Path(out_dir))
+    continuing = path is not None and path.resolve().parent == out_dir.resolve()
+    if overwrite and (resume is True or continuing):
+        raise LabkitError(f"resume={resume!r} and overwrite=True contradict each other: resume continues the run in {out_dir}, "
+                          "overwrite deletes it. Keep one of them.")
+    found = [n for n in RUN_FILES if (out_dir / n).exists()]
+    if found and overwrite:
+        for n in found: (out_dir / n).unlink()
+        if mode != 'none': print(f"overwrite=True: deleted the previous run in {out_dir} ({', '.join(found)})")
+    elif found and not continuing:
+        held = f"{out_dir} holds no last.pt to resume from, but a run's {', '.join(found)}" if resume is True else \
+               f"{out_dir} already holds a training run ({', '.join(found)})"
+        raise LabkitError(f"{held}; fit will not replace it. Choose: resume=True to continue that run, a new out_dir "
+                          "to keep it and start another, or overwrite=True to delete it and start again.")
+    if resume is True and path is None and mode != 'none': print(f"no checkpoint at {out_dir / 'last.pt'}; starting from scratch")
+    return out_dir, path
+
+def _resume_state(path:Path, model, optimizer, scheduler, loss_fn, device, loaders)->tuple:
+    "Restore model, optimizer, scheduler, loss and random state from `path`; return (history, epoch, best, bad, stopped)."
+    ckpt = _read_checkpoint(path, device)
+    missing = [k for k in _RESUME_KEYS if k not in ckpt]
+    if missing:
+        raise LabkitError(f"{path} cannot be resumed from: it lacks {', '.join(missing)}, which fit writes into last.pt. "
+                          "Resume from a last.pt written by fit(out_dir=...), or load only the weights with "
+                          "load_checkpoint(path, model) and train without resume.")
+    types, fix = ckpt.get('types') or {}, "pass the same one to resume, or start a new run (a new out_dir, or overwrite=True)"
+    if scheduler is None and ckpt.get('scheduler') is not None:
+        raise LabkitError(f"the run in {path} used a {types.get('scheduler') or 'learning-rate'} scheduler but this call has "
+                          f"scheduler=None; {fix}.")
+    if not isinstance(loss_fn, nn.Module) and ckpt.get('loss_fn'):
+        raise LabkitError(f"the run in {path} used a loss module with learned state, but this "
+                          f"loss_fn is a plain function; {fix}.")
+    _restore(ckpt, path, model, optimizer, scheduler, loss_fn)
+    try: set_rng_state(ckpt['rng'], *loaders)
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+        raise LabkitError(f"the random state in {path} does not fit these data loaders ({type(e).__name__}: {e}); resume with "
+                          "the same loaders (bucket, batch_size, shuffle) as the run that wrote it, or start a new run.") from e
+    return History(ckpt['history']), ckpt['epoch'], ckpt['best_loss'], ckpt['bad_epochs'], ckpt.get('stopped', False)
+
+def _types(model, optimizer, scheduler, loss_fn)->dict:
+    "The class of each object in a checkpoint, so a resume with other ones is refused."
+    name = lambda o: type(o).__name__ if o is not None else None
+    return {'model': name(model), 'optimizer': name(optimizer), 'scheduler': name(scheduler),
+            'loss_fn': _lineage(loss_fn) if isinstance(loss_fn, nn.Module) else None}  # a subclass may resume its parent's run
+
+def _save_state(out_dir:Path, improved:bool, history:History, model, optimizer, scheduler, loss_fn, loaders, **progress):
+    "Write last.pt (and best.pt when the monitored loss improved), then history.json/csv."
+    state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+             'scheduler': scheduler.state_dict() if scheduler is not None else None,
+             'loss_fn': loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
+             'history': history.records, **progress, 'config': _plain_config(model),
+             'types': _types(model, optimizer, scheduler, loss_fn), 'rng': rng_state(*loaders)}
+    if improved: save_checkpoint(state, out_dir / 'best.pt')
+    save_checkpoint(state, out_dir / 'last.pt')
+    history.save(out_dir)
 
 # %% ../nbs/05_train.ipynb #a194e7b9
 def fit(
@@ -396,10 +804,11 @@ def fit(
     optimizer=None, # an optimizer, or a function params -> optimizer (default Adam)
     scheduler=None, # a scheduler, or a function optimizer -> scheduler; stepped per epoch
     patience:int|None=None, # stop after this many epochs without a better validation loss
-    out_dir:str|Path|None=None, # where best.pt, last.pt and history.csv/json go
-    device='auto', # 'auto', 'cpu', 'cuda', 'mps'
+    out_dir:str|Path|None=None, # where best.pt, last.pt and history.csv/json go (one run per folder)
+    device='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps'
     metric_fn=None, # metric_fn(targets, preds) -> dict, computed on validation each epoch
     resume:bool|str|Path=False, # continue from out_dir/last.pt (or this checkpoint path)
+    overwrite:bool=False, # delete a run already in out_dir and start again
     overfit_batch:bool|int=False, # train on the first batch (or first n batches) only
     seed:int|None=0, # seed_everything(seed) first; None: leave the generators alone
     progress:bool|str=True, # True (automatic), 'bar', 'line', False
@@ -407,29 +816,22 @@ def fit(
     callbacks:list=(), # functions cb(history) called after each epoch
 )->History:
     "Train `model` with Adam, early stopping, checkpoints, resume and a per-epoch history."
-    if seed is not None: seed_everything(seed)
+    _check_fit_args(locals())
     device, mode = get_device(device), progress_mode(progress)
+    out_dir, ckpt_path = _prepare_out_dir(out_dir, resume, overwrite, mode)
+    if seed is not None: seed_everything(seed)
     model.to(device)
     if isinstance(loss_fn, nn.Module): loss_fn.to(device)
     optimizer = _make_optimizer(model, loss_fn, optimizer, lr, weight_decay)
-    if scheduler is not None and not hasattr(scheduler, 'step'): scheduler = scheduler(optimizer)
-    out_dir = Path(out_dir) if out_dir is not None else None
-    if out_dir is not None: out_dir.mkdir(parents=True, exist_ok=True)
+    scheduler = _make_scheduler(scheduler, optimizer)
     if overfit_batch:                                      # the same few batches, every epoch
         fixed = list(islice(iter(train_dl), int(overfit_batch)))
         train_dl, val_dl, patience = fixed, None, None
     history, start, best, bad, stopped = History(), 0, float('inf'), 0, False
-    if resume:
-        path = out_dir / 'last.pt' if resume is True and out_dir is not None else Path(resume) if resume is not True else None
-        if path is None: raise LabkitError("resume=True needs out_dir (where last.pt is), or pass resume='path/to/last.pt'.")
-        if path.exists():
-            ckpt = load_checkpoint(path, model, optimizer, scheduler, loss_fn, map_location=device)
-            history, start, best, bad = History(ckpt['history']), ckpt['epoch'], ckpt['best_loss'], ckpt['bad_epochs']
-            stopped = ckpt.get('stopped', False)
-            set_rng_state(ckpt['rng'], train_dl, val_dl)
-            if mode != 'none': print(f"resumed from {path} after epoch {start}")
-        elif mode != 'none': print(f"no checkpoint at {path}; starting from scratch")
-    n_batches = len(train_dl) if hasattr(train_dl, '__len__') else None
+    if ckpt_path is not None:
+        history, start, best, bad, stopped = _resume_state(ckpt_path, model, optimizer, scheduler, loss_fn, device, (train_dl, val_dl))
+        if mode != 'none': print(f"resumed from {ckpt_path} after epoch {start}")
+    n_batches = _len_or_none(train_dl)
     # one bar per epoch; when overfitting a batch, one bar over the epochs instead
     epoch_bar = tqdm(total=epochs - start, desc='overfit', unit='epoch', leave=True) if mode == 'bar' and overfit_batch else None
     for epoch in range(start, epochs if not stopped else start):
@@ -454,20 +856,14 @@ def fit(
         stopped = patience is not None and bad >= patience
         if hasattr(loss_fn, 'on_epoch_end'): loss_fn.on_epoch_end(history)
         if out_dir is not None:
-            state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-                     'scheduler': scheduler.state_dict() if scheduler is not None else None,
-                     'loss_fn': loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
-                     'epoch': epoch + 1, 'history': history.records, 'best_loss': best, 'bad_epochs': bad,
-                     'stopped': stopped, 'config': _plain_config(model), 'rng': rng_state(train_dl, val_dl)}
-            if improved: save_checkpoint(state, out_dir / 'best.pt')
-            save_checkpoint(state, out_dir / 'last.pt')
-            history.save(out_dir)
+            _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
+                        epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)
         if bar is not None: bar.set_postfix_str(_fmt(history[-1], epoch=False)); bar.close()
         elif epoch_bar is not None: epoch_bar.update(1); epoch_bar.set_postfix(train_loss=f"{train_loss:.4f}")
         elif mode == 'line' and (not overfit_batch or (epoch + 1) % max(1, epochs // 10) == 0 or epoch + 1 == epochs):
             print(_fmt(history[-1]), flush=True)
         try:
-            for cb in callbacks: cb(history)
+            for cb in callbacks or (): cb(history)
         except StopIteration: stopped = True
         if stopped:
             if mode != 'none': print(f"stopped after epoch {epoch + 1} (no better loss for {bad} epoch(s); best {best:.4f})")

@@ -212,3 +212,236 @@ def test_errors_that_teach(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(LabkitError, match='no CUDA'): get_device('cuda')
         assert get_device('auto').type in ('cpu', 'mps')
+
+
+# ---------------------------------------------------------------- reliability: lost work, safe writes, clear errors
+import errno
+from labkit.train import save_checkpoint
+
+
+def small(d=None, hidden_size=8, n=32, **kw):
+    "Two quick epochs of a tiny classifier, into `d` when given."
+    seed_everything(0)
+    model = create_model('lstm', input_dim=6, hidden_size=hidden_size, n_classes=2)
+    kw = dict(epochs=2, lr=1e-2, progress=False, device='cpu', loss_fn=nn.CrossEntropyLoss()) | kw
+    return fit(model, make_loader(clips(n), 8), out_dir=d, **kw)
+
+
+def test_a_second_run_never_replaces_the_first(tmp_path, capsys):
+    small(tmp_path)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert set(files) == {'best.pt', 'last.pt', 'history.json', 'history.csv'}
+    with pytest.raises(LabkitError) as e: small(tmp_path, epochs=3)
+    msg = str(e.value)
+    assert str(tmp_path) in msg and 'resume=True' in msg and 'new out_dir' in msg and 'overwrite=True' in msg
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files            # nothing touched
+    # a folder holding only part of a run (e.g. a history) is protected too, also against resume=True
+    (tmp_path / 'last.pt').unlink()
+    with pytest.raises(LabkitError, match='no last.pt'): small(tmp_path, resume=True)
+    # resuming from another run's checkpoint into this folder would replace it as well
+    small(tmp_path / 'other')
+    with pytest.raises(LabkitError, match='overwrite=True'): small(tmp_path, epochs=3, resume=tmp_path / 'other' / 'last.pt')
+    with pytest.raises(LabkitError, match='contradict'): small(tmp_path / 'other', resume=True, overwrite=True)
+    h = small(tmp_path, epochs=3, overwrite=True, progress='line')
+    assert 'deleted the previous run' in capsys.readouterr().out
+    assert len(h) == 3 and load_checkpoint(tmp_path / 'last.pt')['epoch'] == 3 and len(History.load(tmp_path)) == 3
+
+
+def test_temporary_files_are_unique_to_their_writer(tmp_path, monkeypatch):
+    "Another run's half-written temporary file is never clobbered; every temp name carries the pid and a random part."
+    for name in ('last.pt.tmp', 'history.json.tmp'): (tmp_path / name).write_bytes(b'another writer, half done')
+    used, real_replace = [], os.replace
+    monkeypatch.setattr(os, 'replace', lambda a, b: (used.append(Path(a).name), real_replace(a, b)))
+    save_checkpoint({'w': torch.ones(3)}, tmp_path / 'last.pt'); save_checkpoint({'w': torch.ones(3)}, tmp_path / 'last.pt')
+    History([{'epoch': 1, 'train_loss': 1.0}]).save(tmp_path)
+    for name in ('last.pt.tmp', 'history.json.tmp'): assert (tmp_path / name).read_bytes() == b'another writer, half done'
+    assert len(used) == 4 and len(set(used)) == 4 and all(f'.{os.getpid()}.' in n and n.endswith('.tmp') for n in used)
+    assert torch.equal(load_checkpoint(tmp_path / 'last.pt')['w'], torch.ones(3))
+
+
+def fill_disk_after_part(monkeypatch, exc):
+    "The next file write puts half its bytes on disk, then fails with `exc` (a full disk)."
+    real = os.write
+    def write(fd, data):
+        data = memoryview(data); real(fd, data[:max(1, len(data) // 2)]); raise exc
+    monkeypatch.setattr(os, 'write', write)
+
+
+FULL = [OSError(errno.ENOSPC, 'No space left on device'),
+        RuntimeError('[enforce fail at inline_container.cc:664] . unexpected pos 4416 vs 4312'),
+        RuntimeError('PytorchStreamWriter failed writing file data/0: file write failed')]
+
+
+@pytest.mark.parametrize('exc', FULL, ids=['ENOSPC', 'torch-unexpected-pos', 'torch-file-write-failed'])
+def test_disk_full_while_checkpointing_keeps_the_old_checkpoint(tmp_path, monkeypatch, exc):
+    path = save_checkpoint({'w': torch.zeros(1000), 'epoch': 1}, tmp_path / 'last.pt')
+    if isinstance(exc, RuntimeError):                  # torch's writer reports ENOSPC as a RuntimeError from torch.save
+        real_save = torch.save
+        def save(obj, f, *a, **k): real_save(obj, f, *a, **k); raise exc
+        monkeypatch.setattr(torch, 'save', save)
+    else: fill_disk_after_part(monkeypatch, exc)
+    with pytest.raises(LabkitError) as e: save_checkpoint({'w': torch.ones(1000), 'epoch': 2}, path)
+    monkeypatch.undo()
+    msg = str(e.value)
+    assert msg.startswith(f'no space left on device while writing {path} (') and 'MB needed' in msg and 'MB free' in msg
+    assert 'choose another out_dir' in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['last.pt']          # no partial temporary file
+    assert load_checkpoint(path)['epoch'] == 1
+
+
+def test_disk_full_while_writing_history_or_during_fit(tmp_path, monkeypatch):
+    History([{'epoch': 1, 'train_loss': 1.0}]).save(tmp_path / 'h')
+    fill_disk_after_part(monkeypatch, FULL[0])
+    with pytest.raises(LabkitError, match=r"no space left on device while writing .*history\.json \("):
+        History([{'epoch': 1, 'train_loss': 1.0}, {'epoch': 2, 'train_loss': 0.5}]).save(tmp_path / 'h')
+    monkeypatch.undo()
+    assert len(History.load(tmp_path / 'h')) == 1 and not list((tmp_path / 'h').glob('*.tmp'))
+    # in fit: the run's last good checkpoint survives and the run can be resumed
+    small(tmp_path / 'run')
+    fill_disk_after_part(monkeypatch, FULL[0])
+    with pytest.raises(LabkitError, match='no space left on device'): small(tmp_path / 'run', epochs=4, resume=True)
+    monkeypatch.undo()
+    assert not list((tmp_path / 'run').glob('*.tmp')) and load_checkpoint(tmp_path / 'run' / 'last.pt')['epoch'] == 2
+    assert len(small(tmp_path / 'run', epochs=4, resume=True)) == 4
+
+
+def test_resume_from_a_path_that_does_not_exist_is_an_error(tmp_path, capsys):
+    with pytest.raises(LabkitError, match=r"does not exist.*resume=True.*resume=False"):
+        small(tmp_path / 'new', resume=str(tmp_path / 'typo' / 'last.pt'))
+    assert not (tmp_path / 'new' / 'last.pt').exists()
+    with pytest.raises(LabkitError, match='does not exist'): small(None, resume=tmp_path / 'typo.pt')
+    h = small(tmp_path / 'fresh', resume=True, progress='line')                 # resume=True on an empty folder: from scratch
+    assert len(h) == 2 and 'starting from scratch' in capsys.readouterr().out
+
+
+def sgd(p): return torch.optim.SGD(p, lr=0.1, momentum=0.9)
+def step_lr(opt): return torch.optim.lr_scheduler.StepLR(opt, 2, 0.5)
+def exp_lr(opt): return torch.optim.lr_scheduler.ExponentialLR(opt, 0.9)
+
+
+class TwoWeights(nn.Module):
+    "A loss with learned state, of another shape than WeightedMSE's."
+    def __init__(self): super().__init__(); self.log_w = nn.Parameter(torch.zeros(3))
+    def forward(self, out, y): return nn.functional.cross_entropy(out, y) + 0 * self.log_w.sum()
+
+
+@pytest.mark.parametrize('first, second, match', [
+    ({}, {'optimizer': sgd}, r'Adam optimizer, but this optimizer is a SGD'),
+    ({}, {'hidden_size': 16}, r'different shapes: .*is \(32, 6\) in the checkpoint but \(64, 6\) here'),
+    ({'scheduler': step_lr}, {'scheduler': exp_lr}, r'StepLR scheduler, but this scheduler is a ExponentialLR'),
+    ({'scheduler': step_lr}, {'scheduler': None}, r'StepLR scheduler but this call has scheduler=None'),
+    ({}, {'scheduler': step_lr}, r'holds no scheduler state'),
+    ({}, {'loss_fn': nn.MultiMarginLoss()}, r'loss_fn CrossEntropyLoss, but this loss_fn is a MultiMarginLoss'),
+    ({'loss_fn': TwoWeights()}, {'loss_fn': nn.CrossEntropyLoss()}, r'loss_fn TwoWeights, but this loss_fn is a CrossEntropyLoss'),
+], ids=['optimizer', 'architecture', 'scheduler', 'scheduler-dropped', 'scheduler-added', 'loss', 'loss-module'])
+def test_resuming_with_other_objects_names_the_checkpoint_and_what_differs(tmp_path, first, second, match):
+    small(tmp_path, **first)
+    last = (tmp_path / 'last.pt').read_bytes()
+    with pytest.raises(LabkitError, match=match) as e: small(tmp_path, epochs=4, resume=True, **{**first, **second})
+    assert str(tmp_path / 'last.pt') in str(e.value) and (tmp_path / 'last.pt').read_bytes() == last
+
+
+def test_checkpoints_without_recorded_types_still_refuse_other_objects(tmp_path):
+    "Older checkpoints have no 'types': Adam's state in SGD would be a KeyError: 'momentum' at the first step."
+    small(tmp_path)
+    ckpt = load_checkpoint(tmp_path / 'last.pt'); del ckpt['types']
+    save_checkpoint(ckpt, tmp_path / 'last.pt')
+    with pytest.raises(LabkitError, match=r"holds the state of another optimizer \(its settings lack \['dampening', 'momentum'"):
+        small(tmp_path, epochs=4, resume=True, optimizer=sgd)
+    seed_everything(0)
+    opt_params = [nn.Parameter(torch.zeros(2))]
+    with pytest.raises(LabkitError, match=r'optimizer state does not match this Adam'):
+        load_checkpoint(tmp_path / 'last.pt', optimizer=torch.optim.Adam(opt_params))
+
+
+def test_load_checkpoint_and_load_model_errors_name_the_file_and_the_fix(tmp_path):
+    small(tmp_path)
+    with pytest.raises(LabkitError, match=r'different shapes: .*load_model\(path\) rebuilds it') as e:
+        load_checkpoint(tmp_path / 'best.pt', create_model('lstm', input_dim=6, hidden_size=8, n_classes=5))
+    assert 'head' in str(e.value) and "create_model('lstm'" in str(e.value)
+    with pytest.raises(LabkitError, match=r'missing from the checkpoint: .*not in this model'):
+        load_checkpoint(tmp_path / 'best.pt', create_model('cnn', channels=(4, 4, 4, 4), n_classes=2))
+    with pytest.raises(LabkitError, match='is a folder'): load_checkpoint(tmp_path)
+    torch.save(torch.ones(3), tmp_path / 'tensor.pt')
+    with pytest.raises(LabkitError, match='not a checkpoint'): load_checkpoint(tmp_path / 'tensor.pt')
+    ckpt = load_checkpoint(tmp_path / 'best.pt'); ckpt['config']['no_such_option'] = 1
+    save_checkpoint(ckpt, tmp_path / 'odd.pt')
+    with pytest.raises(LabkitError, match=r'cannot be rebuilt.*load_checkpoint\(path, model\)'): load_model(tmp_path / 'odd.pt')
+    save_checkpoint({'model': ckpt['model']}, tmp_path / 'weights.pt')
+    with pytest.raises(LabkitError, match=r'cannot be resumed from: it lacks optimizer, epoch'):
+        small(tmp_path / 'again', resume=tmp_path / 'weights.pt')
+    (tmp_path / 'history.json').write_text('[{"epoch": 1,')
+    with pytest.raises(LabkitError, match='not a readable history'): History.load(tmp_path)
+    with pytest.raises(LabkitError, match="mode='maximum'"): History([{'val_loss': 1.0}]).best(mode='maximum')
+
+
+def test_device_names(monkeypatch):
+    assert get_device('CPU') == get_device(' cpu ') == torch.device('cpu')
+    with pytest.raises(LabkitError, match=r"device='gpu' is not a torch device name: use device='cuda'.*'auto'"): get_device('gpu')
+    with pytest.raises(LabkitError, match=r"device='banana' is not a device labkit can use; valid choices on this machine: 'auto', 'cpu'"):
+        get_device('banana')
+    with pytest.raises(LabkitError, match='not a device name'): get_device(0)
+    monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: False)
+    with pytest.raises(LabkitError, match="MPS backend is not available"): get_device('mps')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    with pytest.raises(LabkitError, match='no CUDA'): get_device('Cuda')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)             # a machine with two GPUs
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    assert get_device('CUDA:1') == torch.device('cuda', 1) and get_device('auto') == torch.device('cuda')
+    with pytest.raises(LabkitError, match=r"device='cuda:7': this machine has 2 CUDA GPU\(s\).*'cuda:0', 'cuda:1'"):
+        get_device('cuda:7')
+    with pytest.raises(LabkitError, match='2 CUDA GPU'): get_device(torch.device('cuda', 7))
+
+
+BAD = [(dict(lr='1e-3'), r"fit: lr='1e-3' is not valid; expected a positive number"),
+       (dict(lr=0), 'lr=0 is not valid'),
+       (dict(epochs=0), r'epochs=0 is not valid; expected a whole number of epochs, at least 1'),
+       (dict(epochs=-2), 'epochs=-2'), (dict(epochs=2.5), 'epochs=2.5'), (dict(epochs='3'), "epochs='3'"),
+       (dict(weight_decay=-1e-4), r'weight_decay=-0.0001 is not valid; expected a number >= 0'),
+       (dict(patience=0), r'patience=0 is not valid; expected None'),
+       (dict(grad_clip=0), 'grad_clip=0 is not valid'), (dict(grad_clip=-1.0), 'grad_clip=-1.0'),
+       (dict(seed='0'), "seed='0'"), (dict(overfit_batch=-1), 'overfit_batch=-1'),
+       (dict(progress='lines'), "progress='lines'"), (dict(callbacks=[1]), 'callbacks=\\[1\\]'),
+       (dict(loss_fn='mse'), "loss_fn='mse'"), (dict(overwrite='yes'), "overwrite='yes'"),
+       (dict(optimizer=lambda p: 'adam'), 'not a torch optimizer'),
+       (dict(optimizer=torch.optim.Adam([nn.Parameter(torch.zeros(1))])), 'holds none of this model'),
+       (dict(scheduler=lambda opt: None), 'not a scheduler'),
+       (dict(metric_fn=lambda t, p: 0.5, val_dl=make_loader(clips(8), 4)), 'metric_fn returned a float')]
+
+
+@pytest.mark.parametrize('kw, match', BAD, ids=[f'{i}-{next(iter(kw))}' for i, (kw, _) in enumerate(BAD)])
+def test_bad_fit_values_are_refused_before_anything_is_written(tmp_path, kw, match):
+    val_dl = kw.pop('val_dl', None)
+    with pytest.raises(LabkitError, match=match):
+        seed_everything(0)
+        fit(create_model('lstm', input_dim=6, hidden_size=4, n_classes=2), make_loader(clips(8), 4), val_dl,
+            **{**dict(loss_fn=nn.CrossEntropyLoss(), epochs=2, progress=False, device='cpu', out_dir=tmp_path / 'run'), **kw})
+    if 'metric_fn' not in str(kw) and 'optimizer' not in str(kw) and 'scheduler' not in str(kw):
+        assert not (tmp_path / 'run').exists()
+
+
+def test_loaders_without_batches(tmp_path, monkeypatch):
+    items = clips(8)
+    with pytest.raises(LabkitError, match=r'batch_size=16 with drop_last=True and a dataset of 8 items.*batch_size <= 8'):
+        make_loader(items, 16, drop_last=True)
+    with pytest.raises(LabkitError, match='batch_size=16 with drop_last=True'): make_loader(items, 16, drop_last=True, bucket=True)
+    for bs in (0, -4, 2.5, '8'):
+        with pytest.raises(LabkitError, match=f'batch_size={bs!r} is not valid'): make_loader(items, bs)
+    with pytest.raises(LabkitError, match='num_workers=-1'): make_loader(items, 4, num_workers=-1)
+    with pytest.raises(LabkitError, match='dataset is empty'): make_loader([], 4)
+    model = create_model('lstm', input_dim=6, hidden_size=4, n_classes=2)
+    from labkit.data import collate_padded
+    plain = torch.utils.data.DataLoader(items, batch_size=16, drop_last=True, collate_fn=collate_padded)   # made without make_loader
+    with pytest.raises(LabkitError, match=r'train_dl gives no batches \(batch_size=16, a dataset of 8 items, drop_last=True\)'):
+        fit(model, plain, loss_fn=nn.CrossEntropyLoss(), epochs=1, progress=False, device='cpu')
+    with pytest.raises(LabkitError, match='val_dl gives no batches'):
+        fit(model, make_loader(items, 4), [], loss_fn=nn.CrossEntropyLoss(), epochs=1, progress=False, device='cpu')
+    gen = (b for b in make_loader(items, 4))
+    with pytest.raises(LabkitError, match='one-shot iterator'):
+        fit(model, gen, loss_fn=nn.CrossEntropyLoss(), epochs=2, progress=False, device='cpu')
+    class NoLength(torch.utils.data.IterableDataset):
+        def __iter__(self): return iter(())
+    with pytest.raises(LabkitError, match='train_dl gave no batches'):
+        fit(model, torch.utils.data.DataLoader(NoLength()), loss_fn=nn.CrossEntropyLoss(), epochs=1, progress=False, device='cpu')
+    monkeypatch.setenv('LABKIT_PROGRESS', 'lines')
+    with pytest.raises(LabkitError, match="LABKIT_PROGRESS='lines'"): progress_mode(True)
