@@ -5,6 +5,7 @@
 # %% ../nbs/06_viz.ipynb #a07ea2b4
 from __future__ import annotations
 
+import base64, io
 from pathlib import Path
 
 import numpy as np
@@ -443,24 +444,27 @@ class SpectrogramExplorer:
         index:int=0, # track to show first
         sr:int=22050, # sample rate of the features, in Hz
         hop_length:int=512, # samples between frames
+        figsize:tuple=(9, 6.5), # inches; the same for every view, so the widget keeps its height
+        dpi:int=80, # resolution of the drawn picture
     ):
         if len(dataset) == 0: raise LabkitError("the dataset is empty; nothing to explore (check its folder and split).")
         self.dataset, self.beat_dataset, self.sr, self.hop_length = dataset, beat_dataset, sr, hop_length
+        self.figsize, self.dpi = figsize, dpi
         feat_dim = int(getattr(dataset, 'feat_dim', None) or np.shape(dataset[0][0])[-1])
         views = {N_FUSED: ['fused', 'mel', 'chroma'], N_CHROMA: ['chroma']}.get(feat_dim, ['mel'])
+        wide = widgets.Layout(width='min(100%, 640px)')   # about one track per pixel or two, even for 360 tracks
         self.track = widgets.IntSlider(value=index, min=0, max=len(dataset) - 1, description='Track',
-                                       continuous_update=False)
+                                       continuous_update=False, layout=wide)
         self.feature = widgets.Dropdown(options=views, value=views[0], description='Feature')
         self.timing = widgets.ToggleButtons(options=['full', 'beat-synced'], value='full', description='Frames',
                                             disabled=beat_dataset is None)
         self._beat_index = ({i: k for k, i in enumerate(beat_dataset.ids)} if beat_dataset is not None else {})
         self.info = widgets.HTML()
-        self.output = widgets.Output()
-        self.figure = None
+        self.image = widgets.Image(format='png', layout=widgets.Layout(width=f'{figsize[0] * dpi}px'))
+        self.figure, self.png, self.text = None, b'', ''
         for w in (self.track, self.feature, self.timing): w.observe(self._on_change, names='value')
-        controls = widgets.HBox([self.track, self.feature]) if beat_dataset is None else \
-                   widgets.VBox([widgets.HBox([self.track, self.feature]), self.timing])
-        self.widget = widgets.VBox([controls, self.info, self.output])
+        controls = widgets.VBox([self.track, self.feature] + ([self.timing] if beat_dataset is not None else []))
+        self.widget = widgets.VBox([controls, self.info, self.image])
         self.update()
 
     def _on_change(self, change): self.update()
@@ -485,19 +489,24 @@ class SpectrogramExplorer:
         return x, label, track_id, beat
 
     def update(self):
-        "Redraw the figure for the current widget values."
+        "Redraw the picture for the current widget values."
         x, label, track_id, beat = self._item()
         view = self.feature.value
         if view == 'mel' and x.shape[1] == N_FUSED: x = x[:, :N_MELS]
         if view == 'chroma' and x.shape[1] == N_FUSED: x = x[:, N_MELS:]
-        self.info.value = (f'<b>{track_id}</b> — {label} — {len(x)} {"beats" if beat else "frames"}'
-                           f' ({"beat-synced" if beat else f"{len(x) * self.hop_length / self.sr:.1f} s"})')
+        extent = "beat-synced" if beat else f"{len(x) * self.hop_length / self.sr:.1f} s"
+        self.text = f'{track_id} — {label} — {len(x)} {"beats" if beat else "frames"} ({extent}), {view}'
+        self.info.value = f'<b>{track_id}</b> — {label} — {len(x)} {"beats" if beat else "frames"} ({extent})'
         fig = plot_track(x, layout='TF', sr=self.sr, hop_length=self.hop_length, beat=beat,
                          title=f'Track {track_id} ({label}): {view}{", beat-synced" if beat else ""}')
-        with self.output:
-            self.output.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
-        self.figure = fig
+        fig.set_size_inches(*self.figsize)
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=self.dpi); plt.close(fig)
+        self.figure, self.png = fig, buf.getvalue()
+        self.image.value = self.png
 
-    def _ipython_display_(self): display(self.widget)
+    def _repr_mimebundle_(self, **kwargs):
+        "The live widget, with the current picture and its description as the fallback a saved notebook keeps."
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        bundle.update({'image/png': base64.b64encode(self.png).decode(), 'text/plain': f'SpectrogramExplorer: {self.text}'})
+        return bundle
