@@ -14,9 +14,21 @@ __all__ = ['build_parser', 'data_info', 'main']
 
 # %% ../nbs/11_cli.ipynb #c50481c6
 def _only(text:str|None) -> list[int]|None:
-    if not text: return None
-    try: return [int(t) for t in text.split(",") if t.strip()]
+    if text is None: return None
+    try: only = [int(t) for t in text.split(",") if t.strip()]
     except ValueError: raise LabkitError(f"--only {text!r} should list lab numbers, e.g. --only 2,3.") from None
+    if not only: raise LabkitError(f"--only {text!r} selects no lab; give lab numbers, e.g. --only 2,3, or leave "
+                                   "--only out to run every lab.")
+    return only
+
+def _seconds(text:str) -> float|None|str:
+    "A time limit from the command line: seconds, 'auto', or 'none' / 0 for no limit."
+    if text.lower() == "auto": return "auto"
+    if text.lower() in ("none", "0"): return None
+    try: v = float(text)
+    except ValueError: v = -1
+    if not v > 0: raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0 (or 'auto', or 'none')")
+    return v
 
 def build_parser() -> argparse.ArgumentParser:
     "The `labkit` argument parser with its subcommands."
@@ -46,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--labs", default=None, help="folder of lab notebooks (default: nbs/labs of this checkout)")
     lab.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="a lab parameter, e.g. -p epochs=3 -p device=cpu (checked before anything runs)")
+    lab.add_argument("--cell-timeout", type=_seconds, default="auto", metavar="SECONDS",
+                     help="stop a cell that runs longer (default auto: 10 min tiny, 30 min small, 4 h full or real data; "
+                          "'none' for no limit)")
+    lab.add_argument("--lab-timeout", type=_seconds, default="auto", metavar="SECONDS",
+                     help="stop a lab that runs longer (default auto: 30 min tiny, 90 min small, 12 h full or real data)")
 
     bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
                            description="Run bench/bench_*.py (each compares labkit with a reference in the same run).")
@@ -82,7 +99,8 @@ def main(argv:list[str]|None=None) -> int:
         elif args.command == "lab":
             from labkit.runner import parse_param, run_labs
             results = run_labs(args.out, preset=args.preset, only=_only(args.only), data_dir=args.data_dir,
-                               params=dict(parse_param(p) for p in args.param), labs_dir=args.labs)
+                               params=dict(parse_param(p) for p in args.param), labs_dir=args.labs,
+                               cell_timeout=args.cell_timeout, timeout=args.lab_timeout)
             return 0 if all(r["status"] == "ok" for r in results) else 1
         elif args.command == "bench":
             from labkit.runner import run_benchmarks
@@ -91,4 +109,13 @@ def main(argv:list[str]|None=None) -> int:
     except LabkitError as e:
         print(f"labkit: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:                       # the disk, permissions, a path: the machine's answer, in one line
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"labkit: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labkit: interrupted (Ctrl-C). What ran is kept; "
+              + ("the summary is in the run folder." if args.command == "lab" else "nothing half-written was kept."),
+              file=sys.stderr)
+        return 130
     return 0

@@ -4,15 +4,15 @@
 
 # %% ../nbs/10_runner.ipynb #4f340e20
 from __future__ import annotations
-import ast, base64, difflib, json, math, os, platform, subprocess, sys, time
+import ast, base64, contextlib, difflib, json, math, os, platform, secrets, signal, socket, subprocess, sys, time
 from pathlib import Path
 
 from tqdm.auto import tqdm
 from .data import LabkitError
 
 # %% auto #0
-__all__ = ['default_labs_dir', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters', 'save_figures',
-           'flatten_metrics', 'write_summary', 'run_labs', 'run_benchmarks']
+__all__ = ['TIME_LIMITS', 'default_labs_dir', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters', 'RunLock',
+           'execute_notebook', 'save_figures', 'flatten_metrics', 'write_summary', 'run_labs', 'run_benchmarks']
 
 # %% ../nbs/10_runner.ipynb #ce316215
 def default_labs_dir() -> Path:
@@ -21,15 +21,17 @@ def default_labs_dir() -> Path:
 
 def list_labs(
     labs_dir:str|Path|None=None, # folder of lab notebooks; None is `default_labs_dir()`
-    only:list[int]|None=None, # lab numbers to keep
+    only:list[int]|None=None, # lab numbers to keep; None keeps all
 ) -> list[Path]:
     "The lab notebooks `NN_name.ipynb` in `labs_dir`, in order."
     d = Path(labs_dir) if labs_dir else default_labs_dir()
     if not d.is_dir():
         raise LabkitError(f"Lab folder {d} does not exist. Run from a labkit checkout, or pass labs_dir= (--labs).")
     labs = sorted(p for p in d.glob("[0-9][0-9]_*.ipynb"))
-    if only:
-        known = {int(p.name[:2]) for p in labs}
+    if not labs: raise LabkitError(f"{d} holds no lab notebooks named NN_topic.ipynb (e.g. 01_explore.ipynb).")
+    known = {int(p.name[:2]) for p in labs}
+    if only is not None:
+        if not list(only): raise LabkitError(f"No lab selected: give lab numbers, e.g. --only 2,3 (the labs are {sorted(known)}).")
         bad = sorted(set(only) - known)
         if bad: raise LabkitError(f"No lab numbered {bad} in {d}; the labs are {sorted(known)}.")
         labs = [p for p in labs if int(p.name[:2]) in only]
@@ -59,11 +61,29 @@ def lab_parameters(
                           "(View > Cell Toolbar > Tags in Jupyter).")
     return {k: v["default"] for k, v in params.items()}
 
+def _expects(default_text:str) -> tuple[str, object]|None:
+    "What a default asks of a new value: (description, test), or None when anything goes."
+    try: d = ast.literal_eval(default_text)
+    except (ValueError, SyntaxError, TypeError): return None
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if d is None: return None
+    if isinstance(d, bool): return "True or False", lambda v: isinstance(v, bool)
+    if isinstance(d, int):
+        if d >= 1: return "a whole number >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        if d >= 0: return "a whole number >= 0", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        return "a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if isinstance(d, float):
+        if d >= 0: return "a number >= 0", lambda v: number(v) and v >= 0
+        return "a number", number
+    if isinstance(d, str): return "text", lambda v: isinstance(v, str)
+    if isinstance(d, (list, tuple)): return "a list, e.g. [1, 2]", lambda v: isinstance(v, (list, tuple))
+    return None
+
 def check_parameters(
     params:dict, # parameters given by the user
     labs:list[Path], # the labs that will run
 ) -> dict[Path, dict]:
-    "The parameters each lab accepts; raises for a name no selected lab declares."
+    "The parameters each lab accepts; raises for a name no selected lab declares or a value a lab cannot take."
     declared = {lab: lab_parameters(lab) for lab in labs}
     known = set().union(*declared.values()) if declared else set()
     for k in params:
@@ -72,7 +92,166 @@ def check_parameters(
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise LabkitError(f"Unknown parameter {k!r}: no selected lab declares it.{hint} "
                               f"Known: {', '.join(sorted(known))}.")
+    for lab, decl in declared.items():
+        for k, v in params.items():
+            rule = _expects(decl[k]) if k in decl else None
+            if rule and not rule[1](v):
+                raise LabkitError(f"-p {k}={v!r}: {lab.stem} expects {rule[0]} (its default is {decl[k]}). "
+                                  f"Fix the value, e.g. -p {k}={decl[k]}.")
+    if "device" in params:
+        from labkit.train import get_device
+        get_device(params["device"])
     return {lab: {k: v for k, v in params.items() if k in declared[lab]} for lab in labs}
+
+# %% ../nbs/10_runner.ipynb #cd042d97
+class RunLock:
+    "An exclusive lock on a run folder, held by one process at a time; a second taker gets an error naming the holder."
+    def __init__(self,
+        folder:str|Path, # the run folder
+        what:str="labkit lab", # what the holder is doing, shown to a second taker
+    ):
+        self.folder, self.what, self.path, self._fd = Path(folder), what, Path(folder) / ".labkit.lock", None
+
+    def __enter__(self):
+        import fcntl
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(10):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                try: holder = json.loads(self.path.read_text() or "{}")
+                except (OSError, ValueError): holder = {}
+                who = ", ".join(f"{k} {holder[k]}" for k in ("pid", "host", "started", "command") if k in holder)
+                raise LabkitError(f"{self.folder} is in use by another run ({who or 'holder unknown'}). "
+                                  "Wait for it to finish, or write to another folder (--out).") from None
+            try: same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError: same = False
+            if same: break                        # else the holder removed the file as we took it: take the new one
+            os.close(fd)
+        else: raise LabkitError(f"Could not lock {self.path}; is another process creating and removing it?")
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
+                                     command=self.what)).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        with contextlib.suppress(OSError): self.path.unlink()
+        os.close(self._fd); self._fd = None
+
+# %% ../nbs/10_runner.ipynb #c496560c
+def _descendants(pid:int) -> list[int]:
+    "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
+    parents = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try: parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError): pass
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        found += kids; todo += kids
+    return found
+
+def _stop(proc:subprocess.Popen):
+    "Stop a papermill child and its kernel (which runs in a session of its own): SIGTERM, then SIGKILL."
+    kernels = _descendants(proc.pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in kernels:
+            with contextlib.suppress(OSError): os.kill(pid, sig)
+        with contextlib.suppress(OSError): os.killpg(proc.pid, sig)
+        try: proc.wait(timeout=5); return
+        except subprocess.TimeoutExpired: pass
+
+def _first_error(nb) -> tuple[int|None, str|None]:
+    "(execution count, 'Name: value') of the first cell that raised in an executed notebook."
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "error": return c.get("execution_count"), f"{o['ename']}: {o['evalue']}"
+    return None, None
+
+def _stopped_at(nb) -> int|None:
+    "Index of the cell where a run that did not finish stopped: marked running or failed, or else holding an error."
+    for i, c in enumerate(nb.cells):
+        if c.get("metadata", {}).get("papermill", {}).get("status") in ("running", "failed"): return i
+    for i, c in enumerate(nb.cells):
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])): return i
+    return None
+
+def _mark_stopped(nb, status:str, message:str, banner:bool=True):
+    "Mark where a stopped run ended: the stopped cell failed, the cells after it pending and empty, and a banner."
+    import nbformat
+    i = _stopped_at(nb)
+    if i is not None:
+        c = nb.cells[i]
+        c.metadata.setdefault("papermill", {})["status"] = "failed"
+        if not any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            c.setdefault("outputs", []).append(nbformat.v4.new_output(
+                "error", ename=status.title().replace(" ", ""), evalue=message, traceback=[f"labkit: {status}: {message}"]))
+        for c in nb.cells[i + 1:]:
+            if c.cell_type != "code": continue
+            c.metadata.setdefault("papermill", {}).update(status="pending", start_time=None, end_time=None, duration=None)
+            c.outputs, c.execution_count = [], None
+    if banner:
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+            f'<span style="color:red; font-size:larger">labkit: this run {status}: {message}. '
+            "The cells after the one marked failed did not run.</span>"))
+
+def execute_notebook(
+    nb:str|Path, # the notebook to run
+    out_nb:str|Path, # where the executed notebook goes
+    parameters:dict|None=None, # injected after the cell tagged `parameters`
+    cwd:str|Path|None=None, # the kernel's working folder; None is the notebook's folder
+    kernel:str="python3", # Jupyter kernel name
+    cell_timeout:float|None=1800, # seconds one cell may run; None for no limit
+    timeout:float|None=5400, # seconds the whole notebook may run; None for no limit
+    log:str|Path|None=None, # file for the child's and kernel's output; None is out_nb with .log
+    env:dict|None=None, # extra environment variables for the child and its kernel
+) -> dict: # status ('ok', 'failed', 'timed out', 'interrupted'), error, cell, seconds, log
+    "Run one notebook with papermill in a child process within a per-cell and a whole-run time limit."
+    import nbformat
+    nb, out_nb = Path(nb), Path(out_nb)
+    log = Path(log) if log else out_nb.with_suffix(".log")
+    tmp = out_nb.with_name(f".{out_nb.stem}.{os.getpid()}-{secrets.token_hex(4)}.ipynb")
+    cmd = [sys.executable, "-m", "papermill", str(nb), str(tmp), "-k", kernel, "--cwd", str(cwd or nb.parent),
+           "-y", json.dumps(parameters or {}), "--no-progress-bar", "--log-level", "ERROR", "--autosave-cell-every", "5"]
+    if cell_timeout: cmd += ["--execution-timeout", str(int(math.ceil(cell_timeout)))]
+    child_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # let the kernel draw inline
+    child_env.update({"PYTHONUNBUFFERED": "1", "LABKIT_BATCH": "1", **(env or {})})
+    t0, status, error, interrupted = time.time(), "ok", None, False
+    with open(log, "w") as logf:
+        proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=child_env, start_new_session=True)  # Ctrl-C reaches us, not the child
+        try: rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop(proc); rc, status, error = None, "timed out", f"the whole run took longer than {timeout:.0f} s"
+        except KeyboardInterrupt:
+            _stop(proc); rc, status, error, interrupted = None, "interrupted", "stopped by Ctrl-C", True
+    text = log.read_text(errors="replace") if log.exists() else ""
+    done = nbformat.read(tmp, as_version=4) if tmp.exists() else None
+    cell = None
+    if rc not in (0, None):
+        cell, error = _first_error(done) if done is not None else (None, None)
+        if "CellTimeoutError" in text or "Cell execution timed out" in text:
+            status, error = "timed out", f"a cell ran longer than {cell_timeout:.0f} s"
+        elif "DeadKernelError" in text:
+            status, error = "failed", "the kernel died (out of memory, or the code ended the process)"
+        else:
+            status = "failed"
+            error = error or (text.strip().splitlines() or ["papermill failed to start"])[-1]
+    if done is not None:
+        if status != "ok":
+            i = _stopped_at(done)   # cells run in order, so its place among the code cells is its In [N]
+            if cell is None and i is not None: cell = sum(c.cell_type == "code" for c in done.cells[:i + 1])
+            _mark_stopped(done, "was " + status if status != "failed" else status, error,
+                          banner=not any("papermill-error-cell-tag" in c.metadata.get("tags", [])
+                                         for c in done.cells))
+        nbformat.write(done, tmp); os.replace(tmp, out_nb)
+    res = dict(status=status, error=None if status == "ok" else (f"cell {cell}: {error}" if cell else error),
+               cell=cell, seconds=time.time() - t0, log=str(log))
+    if interrupted: raise KeyboardInterrupt(res)
+    return res
 
 # %% ../nbs/10_runner.ipynb #defac439
 def save_figures(
@@ -109,25 +288,33 @@ def _fmt(v):
     if isinstance(v, float): return f"{v:.4f}" if math.isfinite(v) else str(v)
     return str(v)
 
+def _write_atomic(path:Path, text:str):
+    "Write `text` to `path` through a temporary file unique to this writer."
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try: tmp.write_text(text); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
 def write_summary(
     results:list[dict], # one dict per lab: name, status, seconds, metrics, error
     out:Path, # the run folder
 ) -> str:
     "Write summary.json and summary.md in `out`; return the markdown."
-    (out / "summary.json").write_text(json.dumps(results, indent=2, default=str))
+    _write_atomic(out / "summary.json", json.dumps(results, indent=2, default=str))
     md = ["# labkit lab run", "", "| lab | status | time (s) |", "|---|---|---|"]
     md += [f"| {r['name']} | {r['status']} | {r['seconds']:.0f} |" for r in results]
     md += ["", "## Metrics", "", "| lab | metric | value |", "|---|---|---|"]
     for r in results:
         md += [f"| {r['name']} | {k} | {_fmt(v)} |" for k, v in flatten_metrics(r.get("metrics") or {}).items()]
-    failed = [r for r in results if r["status"] != "ok"]
+    failed = [r for r in results if r["status"] not in ("ok", "not run")]
     if failed:
-        md += ["", "## Failures", ""] + [f"- **{r['name']}**: {r['error']}" for r in failed]
+        md += ["", "## Failures", ""] + [f"- **{r['name']}** ({r['status']}): {r['error']} (log: {r.get('log')})" for r in failed]
     text = "\n".join(md) + "\n"
-    (out / "summary.md").write_text(text)
+    _write_atomic(out / "summary.md", text)
     return text
 
 # %% ../nbs/10_runner.ipynb #7dbb8b9c
+TIME_LIMITS = {"tiny": (600, 1800), "small": (1800, 5400), "full": (4 * 3600, 12 * 3600)}  # (per cell, per lab) in s
+
 def run_labs(
     out:str|Path="runs/default", # run folder
     preset:str="small", # embedded corpus preset when `data_dir` is None
@@ -136,41 +323,68 @@ def run_labs(
     data_dir:str|Path|None=None, # real data root; None uses the embedded corpus
     labs_dir:str|Path|None=None, # folder of lab notebooks
     kernel:str="python3", # Jupyter kernel name
+    cell_timeout:float|None|str="auto", # seconds one cell may run; 'auto' from the preset (TIME_LIMITS); None: no limit
+    timeout:float|None|str="auto", # seconds one lab may run; 'auto' from the preset; None: no limit
 ) -> list[dict]:
     "Run the labs with papermill into `out`; returns one result dict per lab."
-    import papermill as pm
+    from labkit.data import find_data_root
+    if preset not in TIME_LIMITS: raise LabkitError(f"preset={preset!r} is not known; use one of {list(TIME_LIMITS)}.")
     labs = list_labs(labs_dir, only)
     params = dict(params or {})
     for k in ("preset", "data_dir", "out_dir"):
         if k in params: raise LabkitError(f"Pass {k} as its own option, not as -p {k}=...")
     per_lab = check_parameters(params, labs)
-    out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)  # labs run in their own folder: pass absolute paths
-    if data_dir is not None: data_dir = Path(data_dir).resolve()
-    if data_dir is None:
-        from labkit.synth import make_corpus
-        print(f"embedded corpus (preset {preset}): {make_corpus(preset)}")
-    results = []
-    os.environ.pop("MPLBACKEND", None)  # kernels inherit the environment: let them draw inline
-    for lab in (bar := tqdm(labs, desc="labs", unit="lab")):
-        name = lab.stem; bar.set_postfix_str(name)
-        lab_out = out / name
-        p = {**per_lab[lab], "preset": preset, "data_dir": None if data_dir is None else str(data_dir),
-             "out_dir": str(lab_out)}
-        t0, status, error = time.time(), "ok", None
+    limits = TIME_LIMITS["full" if data_dir is not None else preset]
+    cell_timeout = limits[0] if cell_timeout == "auto" else cell_timeout
+    timeout = limits[1] if timeout == "auto" else timeout
+    for name, v in (("cell_timeout", cell_timeout), ("timeout", timeout)):
+        if v is not None and not (isinstance(v, (int, float)) and v > 0):
+            raise LabkitError(f"{name}={v!r} should be a number of seconds > 0, or None for no limit.")
+    out = Path(out).expanduser().absolute()  # labs run in their own folder: pass absolute paths
+    if out.exists() and not out.is_dir():
+        raise LabkitError(f"--out {out} is a file; give a folder for the run (it is created if missing).")
+    if data_dir is not None: data_dir = find_data_root(data_dir).absolute()
+    with RunLock(out, f"labkit lab into {out}"):
+        _keep_previous_run(out)
+        if data_dir is None:
+            from labkit.synth import make_corpus
+            print(f"embedded corpus (preset {preset}): {make_corpus(preset)}", flush=True)
+        results = [dict(name=lab.stem, status="not run", seconds=0.0, metrics={}, error=None) for lab in labs]
         try:
-            pm.execute_notebook(str(lab), str(out / lab.name), parameters=p, kernel_name=kernel,
-                                progress_bar=False, cwd=str(lab.parent))
-        except pm.PapermillExecutionError as e:
-            status, error = "failed", f"cell {e.exec_count}: {e.ename}: {e.evalue}"
-        except Exception as e:
-            status, error = "failed", f"{type(e).__name__}: {e}"
-        metrics_path = lab_out / "metrics.json"
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-        if (out / lab.name).exists(): save_figures(out / lab.name, lab_out / "figures")
-        results.append(dict(name=name, status=status, seconds=time.time() - t0, metrics=metrics, error=error))
-        if error: tqdm.write(f"{name} failed at {error}")
-    print(write_summary(results, out))
+            for k, lab in enumerate(labs):
+                name, lab_out = lab.stem, out / lab.stem
+                print(f"[{k + 1}/{len(labs)}] {name} ...", flush=True)
+                p = {**per_lab[lab], "preset": preset, "data_dir": None if data_dir is None else str(data_dir),
+                     "out_dir": str(lab_out)}
+                try: res = execute_notebook(lab, out / lab.name, p, cwd=lab.parent, kernel=kernel,
+                                            cell_timeout=cell_timeout, timeout=timeout, log=out / f"{name}.log")
+                except KeyboardInterrupt as e:
+                    res = e.args[0] if e.args and isinstance(e.args[0], dict) else dict(status="interrupted", error="stopped by Ctrl-C")
+                    results[k].update(res, metrics=_read_metrics(lab_out))
+                    raise
+                if (out / lab.name).exists(): save_figures(out / lab.name, lab_out / "figures")
+                results[k].update(res, metrics=_read_metrics(lab_out))
+                print(f"[{k + 1}/{len(labs)}] {name} {res['status']} in {res['seconds']:.0f} s"
+                      + (f": {res['error']} (log: {res['log']})" if res["error"] else ""), flush=True)
+        finally:
+            print(write_summary(results, out))
     return results
+
+def _keep_previous_run(out:Path):
+    "Move what an earlier run left in `out` into `out/previous-<its time>/`, so a new run never erases it."
+    old = [p for p in out.iterdir() if p.name != ".labkit.lock" and not p.name.startswith("previous-")]
+    if not old: return
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(p.stat().st_mtime for p in old)))
+    keep = out / f"previous-{stamp}"
+    while keep.exists(): keep = keep.with_name(keep.name + "x")
+    keep.mkdir()
+    for p in old: os.replace(p, keep / p.name)
+    print(f"the earlier run in {out} was moved to {keep.name}/ (delete it when you no longer need it)", flush=True)
+
+def _read_metrics(lab_out:Path) -> dict:
+    "A lab's metrics.json, or {} when it wrote none (or an unreadable one)."
+    try: return json.loads((lab_out / "metrics.json").read_text())
+    except (OSError, ValueError): return {}
 
 # %% ../nbs/10_runner.ipynb #56e4f5bb
 def run_benchmarks(

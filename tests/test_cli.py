@@ -1,5 +1,5 @@
 "The `labkit` command: help, data info, and refusing bad input before doing any work."
-import subprocess, sys
+import subprocess, sys, time
 from pathlib import Path
 import pytest
 from labkit.cli import main
@@ -42,3 +42,29 @@ def test_lab_rejects_unknown_parameter_before_running(tmp_path):
 def test_lab_rejects_unknown_lab_number(tmp_path):
     r = run("lab", "--only", "99", "--out", str(tmp_path / "run"))
     assert r.returncode == 2 and "No lab numbered [99]" in r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "epochs=abc"], "expects a whole number"),
+    (["-p", "epochs=0"], "-p epochs=0"),
+    (["-p", "device=gpu"], "device='gpu'"),
+    (["--data-dir", "/nowhere/at/all"], "does not exist"),
+    (["--only", ""], "selects no lab"),
+    (["--cell-timeout", "-5"], "seconds > 0"),
+])
+def test_lab_checks_its_input_before_any_kernel_starts(tmp_path, args, message):
+    t0 = time.time()
+    r = run("lab", "--preset", "tiny", "--out", str(tmp_path / "run"), *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists() and time.time() - t0 < 30  # refused before the corpus or any kernel
+
+
+def test_lab_out_must_be_a_folder(tmp_path, lab_root):
+    (tmp_path / "file").write_text("x")
+    r = run("lab", "--out", str(tmp_path / "file"), "--data-dir", str(lab_root))
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_data_info_on_a_file_says_it_is_a_file(lab_root, capsys):
+    assert main(["data", "info", str(lab_root / "fma_genre_spectrograms" / "train_labels.txt")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err

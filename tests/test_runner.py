@@ -1,5 +1,5 @@
 "`labkit lab` on a folder of toy labs: a failing lab is reported with its cell and error, the others still run."
-import json, subprocess, sys
+import json, signal, subprocess, sys, time
 from pathlib import Path
 import nbformat
 
@@ -34,3 +34,76 @@ def test_failing_lab_is_reported_and_the_rest_still_run(tmp_path, lab_root):
     assert "## Failures" in md and "02_broken" in md and "| 01_ok | epochs | 3 |" in md
     assert (run / "02_broken.ipynb").exists()  # the executed notebook shows where it stopped
     assert (run / "01_ok" / "metrics.json").exists() and not (labs / "run").exists()  # outputs land in --out
+
+
+def labkit_lab(tmp_path, labs, *args, **kw):
+    return subprocess.run([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), *args],
+                          capture_output=True, text=True, **kw)
+
+
+def statuses(nb_path):
+    nb = nbformat.read(nb_path, as_version=4)
+    return [c.metadata.get("papermill", {}).get("status") for c in nb.cells if c.cell_type == "code"]
+
+
+def test_a_stalled_cell_times_out_and_the_next_lab_runs(tmp_path, lab_root):
+    labs = tmp_path / "labs"; labs.mkdir()
+    toy_lab(labs / "01_stall.ipynb", "import time\ntime.sleep(600)")
+    toy_lab(labs / "02_ok.ipynb", "json.dump({'ok': 1}, open(out / 'metrics.json', 'w'))")
+    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), "--cell-timeout", "4", timeout=120)
+    assert r.returncode == 1, r.stderr
+    summary = {s["name"]: s for s in json.loads((tmp_path / "run" / "summary.json").read_text())}
+    assert summary["01_stall"]["status"] == "timed out" and "cell 4" in summary["01_stall"]["error"]
+    assert summary["02_ok"]["status"] == "ok" and summary["02_ok"]["metrics"] == {"ok": 1}
+    assert statuses(tmp_path / "run" / "01_stall.ipynb") == ["completed", "completed", "completed", "failed"]
+    assert "Kernel is running over TCP" not in r.stderr + r.stdout  # kernel chatter goes to the lab's log file
+    assert (tmp_path / "run" / "01_stall.log").exists()
+
+
+def test_a_lab_longer_than_its_limit_is_stopped(tmp_path, lab_root):
+    labs = tmp_path / "labs"; labs.mkdir()
+    toy_lab(labs / "01_slow.ipynb", "import time\nfor _ in range(100): time.sleep(0.5)")  # never one long cell
+    toy_lab(labs / "02_ok.ipynb", "json.dump({'ok': 1}, open(out / 'metrics.json', 'w'))")
+    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), "--cell-timeout", "60", "--lab-timeout", "8", timeout=120)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [s["status"] for s in summary] == ["timed out", "ok"] and "longer than 8 s" in summary[0]["error"]
+    nb = nbformat.read(tmp_path / "run" / "01_slow.ipynb", as_version=4)
+    assert "timed out" in nb.cells[0].source                     # a banner says what happened
+    assert not list((tmp_path / "run").glob(".*.ipynb"))          # no temporary notebook left behind
+
+
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path, lab_root):
+    labs = tmp_path / "labs"; labs.mkdir()
+    toy_lab(labs / "01_slow.ipynb", "import time\ntime.sleep(6)\njson.dump({'first': 1}, open(out / 'metrics.json', 'w'))")
+    first = subprocess.Popen([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), "--data-dir", str(lab_root)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "run" / ".labkit.lock"
+    for _ in range(100):
+        if lock.exists() and lock.read_text(): break
+        time.sleep(0.1)
+    second = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), timeout=60)
+    assert second.returncode == 2 and f"pid {first.pid}" in second.stderr and "--out" in second.stderr
+    assert first.wait(timeout=120) == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())[0]["metrics"] == {"first": 1}
+    assert not lock.exists()
+
+
+def test_ctrl_c_writes_the_summary_and_exits_cleanly(tmp_path, lab_root):
+    labs = tmp_path / "labs"; labs.mkdir()
+    toy_lab(labs / "01_long.ipynb", "import time\ntime.sleep(300)")
+    toy_lab(labs / "02_next.ipynb", "print('next')")
+    proc = subprocess.Popen([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), "--data-dir", str(lab_root)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(300):  # wait until the long cell is running
+        tmp = list((tmp_path / "run").glob(".01_long.*.ipynb"))
+        if tmp and "running" in tmp[0].read_text() and "time.sleep(300)" in tmp[0].read_text(): break
+        time.sleep(0.1)
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err and "interrupted" in err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [s["status"] for s in summary] == ["interrupted", "not run"]
+    assert "interrupted" in (tmp_path / "run" / "summary.md").read_text()
+    assert statuses(tmp_path / "run" / "01_long.ipynb")[-1] == "failed"  # the running cell; none marked completed after it
+    assert not list((tmp_path / "run").glob(".*.ipynb"))
