@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_features.ipynb #60afd718
 from __future__ import annotations
-import hashlib, json, multiprocessing as mp, os, sys, time, warnings
+import contextlib, hashlib, json, multiprocessing as mp, os, struct, sys, time, warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -36,6 +36,30 @@ N_FFT = 2048  # analysis window, in samples (93 ms at 22050 Hz)
 HOP = 512  # hop between frames, in samples (about 43 frames per second)
 FEATURES_VERSION = "1"  # bump when the computation changes: it is part of every cache key
 
+# %% ../nbs/01_features.ipynb #b7883d4b
+_PARAMS = {  # parameter -> (must be a whole number, what it is)
+    "sr": (False, f"the sample rate in Hz, such as {SR}"), "n_fft": (True, f"the analysis window in samples, such as {N_FFT}"),
+    "hop_length": (True, f"the hop between frames in samples, such as {HOP}"), "n_mels": (True, f"the number of mel bands, such as {N_MELS}"),
+    "n_mfcc": (True, "the number of coefficients, such as 20"), "min_samples": (True, "the shortest usable clip, in samples"),
+    "seconds": (False, "a duration in seconds"), "freq": (False, "a frequency in Hz"), "bpm": (False, "clicks per minute, such as 120"),
+    "size": (True, "the median window length"), "kernel_size": (True, "the median window length, such as 31"),
+    "power": (False, "the exponent of the soft mask, such as 2"), "top_db": (False, "the floor in dB under the loudest cell, such as 80"),
+    "eps": (False, "the floor of the standard deviation, such as 1e-5"), "n_jobs": (True, "worker processes, or None for all cores"),
+}
+
+def _is_number(v, whole): return (not isinstance(v, bool) and isinstance(v, (int, np.integer) if whole else (int, float, np.integer, np.floating))
+                                  and bool(np.isfinite(v)))
+
+def _param_error(name, value, expected):  # the LabkitError for a parameter outside its range
+    what = _PARAMS.get(name, (True, ""))[1]
+    return LabkitError(f"{name}={value!r} is not valid: expected {expected}{f' ({what})' if what else ''}.")
+
+def _check_positive(**values):
+    "Raise `LabkitError` naming the first of `values` (name=value) that is not a positive number (whole, where it must be)."
+    for name, v in values.items():
+        whole = _PARAMS.get(name, (True, ""))[0]
+        if not _is_number(v, whole) or v <= 0: raise _param_error(name, v, f"a positive {'whole ' if whole else ''}number")
+
 # %% ../nbs/01_features.ipynb #0973f107
 def click_tone(
     seconds:float=4.0, # duration
@@ -44,12 +68,30 @@ def click_tone(
     bpm:float=120.0, # clicks per minute
 ) -> np.ndarray: # float32 mono waveform
     "A sine tone over a regular click track: a small signal with a pitch and a beat."
+    _check_positive(seconds=seconds, sr=sr, freq=freq, bpm=bpm)
     t = np.arange(int(seconds * sr)) / sr
     y = 0.3 * np.sin(2 * np.pi * freq * t)
     clicks = librosa.clicks(times=np.arange(0, seconds, 60 / bpm), sr=sr, length=len(t), click_freq=1500.0)
     return (y + 0.5 * clicks).astype(np.float32)
 
 # %% ../nbs/01_features.ipynb #40803b43
+def _check_finite(y, sr, name):  # raise LabkitError if `y` (frames first) holds NaN or inf, saying how many and where
+    bad = ~np.isfinite(y)
+    if bad.any():
+        raise LabkitError(f"{name} holds {int(bad.sum())} NaN or infinite sample(s), the first at {int(np.argwhere(bad)[0][0]) / sr:.3f} s. "
+                          "The file is damaged (or was written from a computation that diverged): export it again or remove it.")
+
+def _check_wave(y, sr, name="waveform"):  # what every feature function needs: real samples, 1-D, not empty, finite
+    y = np.asarray(y)
+    if y.dtype.kind not in "fiu":
+        raise LabkitError(f"{name}: expected real-valued samples, got dtype {y.dtype}. Pass a float waveform, e.g. from load_audio().")
+    if y.ndim != 1:
+        hint = "librosa.to_mono(y.T): it looks like (samples, channels)" if y.ndim == 2 and y.shape[1] < y.shape[0] else "librosa.to_mono(y)"
+        raise LabkitError(f"{name}: expected a mono waveform (1-D array), got shape {y.shape}. Mix it down with {hint}.")
+    if y.size == 0: raise LabkitError(f"{name} is empty (0 samples). Remove the file or export it again.")
+    _check_finite(y, sr, name)
+    return y
+
 def check_audio(
     y:np.ndarray, # mono waveform
     sr:int=SR, # its sample rate in Hz
@@ -58,13 +100,8 @@ def check_audio(
     allow_silent:bool=False, # accept an all-quiet clip
 ) -> np.ndarray: # the same waveform, as float32
     "Check that `y` is a usable mono clip; raise `LabkitError` saying why not."
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise LabkitError(f"{name}: expected a mono waveform (1-D array), got shape {y.shape}. Mix it down with librosa.to_mono(y).")
-    if y.size == 0:
-        raise LabkitError(f"{name} is empty (0 samples). Remove the file or export it again.")
-    if not np.all(np.isfinite(y)):
-        raise LabkitError(f"{name} holds NaN or infinite samples. The file is damaged: export it again.")
+    _check_positive(sr=sr, min_samples=min_samples)
+    y = _check_wave(y, sr, name)
     if y.size < min_samples:
         raise LabkitError(f"{name} is {y.size / sr:.3f} s long ({y.size} samples at {sr} Hz); features need at least "
                           f"one analysis window of {min_samples} samples ({min_samples / sr:.3f} s). Use a longer clip or remove it.")
@@ -74,6 +111,24 @@ def check_audio(
 
 # %% ../nbs/01_features.ipynb #cb4d514e
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
+_SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "ULAW": 1, "ALAW": 1}
+_EXACT_FORMATS = ("WAV", "WAVEX", "AIFF", "FLAC", "W64", "RF64", "CAF")  # frame counts exact; lossy decoders may differ a little
+
+def _header_frames(path, channels, subtype):  # frames a WAV/AIFF header promises (its data chunk's size), None if unknown
+    width = _SAMPLE_BYTES.get(subtype)
+    if width is None: return None  # compressed samples: no fixed size per frame
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE": order, chunk = ("<" if head[:4] == b"RIFF" else ">"), b"data"
+        elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"): order, chunk = ">", b"SSND"
+        else: return None
+        while len(h := f.read(8)) == 8:
+            size = struct.unpack(order + "I", h[4:])[0]
+            if h[:4] == chunk:
+                if size in (0, 0xFFFFFFFF): return None  # written as a stream: the writer did not know the length
+                return (size - (8 if chunk == b"SSND" else 0)) // (width * channels)
+            f.seek(size + (size & 1), 1)
+    return None
 
 def load_audio(
     path:str|Path, # an audio file soundfile can read
@@ -82,13 +137,23 @@ def load_audio(
 ) -> np.ndarray: # float32 mono waveform at `sr`
     "Read an audio file as `librosa.load` would: mono, float32, resampled to `sr`."
     path = Path(path)
+    _check_positive(sr=sr)
+    if not path.is_file(): raise LabkitError(f"Audio file {path} does not exist (or is not a file). Check the path.")
     try:
-        y, file_sr = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as f:
+            announced, file_sr, fmt = f.frames, f.samplerate, f.format
+            y = f.read(dtype="float32", always_2d=True)
+            promised = max(announced, _header_frames(path, f.channels, f.subtype) or 0)
     except Exception as e:
         raise LabkitError(f"Cannot read audio file {path} ({type(e).__name__}: {e}). Expected a wav/flac/ogg file "
                           "that soundfile can open: export it again or remove it.") from None
+    if len(y) < promised - (32 if fmt in _EXACT_FORMATS else 4096):
+        raise LabkitError(f"{path} is truncated: its header promises {promised / file_sr:.2f} s ({promised} frames at {file_sr} Hz) "
+                          f"but the file holds only {len(y) / file_sr:.2f} s ({len(y)} frames). The copy or export was cut short: "
+                          "copy or export the file again.")
     if y.shape[0] == 0:
         raise LabkitError(f"{path} is empty (0 samples). Remove the file or export it again.")
+    _check_finite(y, file_sr, str(path))
     y = librosa.to_mono(np.ascontiguousarray(y.T))
     if file_sr != sr:
         y = librosa.resample(y, orig_sr=file_sr, target_sr=sr, res_type="soxr_hq")
@@ -103,10 +168,14 @@ def mel_spectrogram(
     n_mels:int=N_MELS, # number of mel bands
 ) -> np.ndarray: # (n_mels, T) in dB, 0 at the loudest cell, floor -80
     "Mel spectrogram of `y` in dB, as the official extractor computed it."
+    _check_positive(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); y = _check_wave(y, sr)
     S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, power=2.0, n_mels=n_mels)
     return librosa.power_to_db(S, ref=np.max)
 
 # %% ../nbs/01_features.ipynb #96bde4d8
+def _check_chroma_method(name, method):  # LabkitError naming the parameter unless `method` is 'cqt' or 'stft'
+    if method not in ("cqt", "stft"): raise LabkitError(f"{name}={method!r} is not known; use 'cqt' (as the dataset) or 'stft'.")
+
 def chromagram(
     y:np.ndarray, # mono waveform
     sr:int=SR, # sample rate in Hz
@@ -115,12 +184,13 @@ def chromagram(
     n_fft:int=N_FFT, # window for the 'stft' method
 ) -> np.ndarray: # (12, T), each frame scaled to a maximum of 1
     "Chromagram of `y`: energy of the 12 pitch classes per frame."
+    _check_chroma_method("method", method)
+    _check_positive(sr=sr, hop_length=hop_length, n_fft=n_fft); y = _check_wave(y, sr)
     if method == "cqt":
         with warnings.catch_warnings():  # short clips: the lowest octaves run on a heavily downsampled signal
             warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
             return librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=hop_length)
-    if method == "stft": return librosa.feature.chroma_stft(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length)
-    raise LabkitError(f"method={method!r} is not known; use 'cqt' (as the dataset) or 'stft'.")
+    return librosa.feature.chroma_stft(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length)
 
 # %% ../nbs/01_features.ipynb #471bd64a
 def mfcc(
@@ -132,6 +202,7 @@ def mfcc(
     n_mels:int=N_MELS, # mel bands before the DCT
 ) -> np.ndarray: # (n_mfcc, T)
     "MFCCs of `y`, computed on the same mel bands as `mel_spectrogram`."
+    _check_positive(sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); y = _check_wave(y, sr)
     return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
 
 # %% ../nbs/01_features.ipynb #1c431bf7
@@ -141,6 +212,7 @@ def fused_features(
     chroma_method:str="cqt", # 'cqt' (as the dataset) or 'stft'
 ) -> np.ndarray: # (140, T) float32: mel dB rows over chroma rows
     "The dataset's fused array: mel spectrogram in dB stacked over the chromagram."
+    _check_chroma_method("chroma_method", chroma_method)
     return np.vstack([mel_spectrogram(y, sr), chromagram(y, sr, method=chroma_method)]).astype(np.float32)
 
 # %% ../nbs/01_features.ipynb #82d69c5b
@@ -149,6 +221,7 @@ def reference_features(
     sr:int=SR, # sample rate in Hz
 ) -> dict: # {'full': (140, T), 'beat': (140, n_beats + 1)}
     "The official extractor's recipe, written plainly with librosa (slow: the reference for checks)."
+    _check_positive(sr=sr); y = _check_wave(y, sr)
     mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=N_FFT, hop_length=HOP, power=2.0, n_mels=N_MELS)
     chroma = librosa.feature.chroma_cqt(y=y, sr=sr, hop_length=HOP)
     y_perc = librosa.effects.percussive(y)
@@ -193,6 +266,9 @@ def median_filter_axis(
 ) -> np.ndarray: # same shape and dtype as `S`
     "Median filter along one axis; equal to `scipy.ndimage.median_filter(..., mode='reflect')`, faster."
     S = np.asarray(S)
+    _check_positive(size=size)
+    if S.ndim != 2: raise LabkitError(f"median_filter_axis expects a 2-D array (freq, time); got shape {S.shape}.")
+    if axis not in (-2, -1, 0, 1): raise LabkitError(f"axis={axis!r} is not valid: use -1 (time) or 0 (frequency).")
     axis = axis % 2
     if S.shape[axis] <= size:  # rare tiny inputs: scipy's own code
         shape = [1, 1]; shape[axis] = size
@@ -209,6 +285,8 @@ def hpss(
     margin:float=1.0, # separation margin (1 = plain soft masks)
 ) -> tuple[np.ndarray, np.ndarray]: # (harmonic STFT, percussive STFT)
     "Harmonic/percussive separation of an STFT, as `librosa.decompose.hpss` with fast median filters."
+    _check_positive(kernel_size=kernel_size, power=power)
+    if not _is_number(margin, False) or margin < 1: raise _param_error("margin", margin, "a number >= 1 (1 = plain soft masks)")
     S, phase = librosa.magphase(D)
     harm = median_filter_axis(S, kernel_size, axis=-1)
     perc = median_filter_axis(S, kernel_size, axis=0)
@@ -224,6 +302,7 @@ def beat_frames(
     D:np.ndarray|None=None, # its STFT (n_fft 2048, hop 512), if already computed
 ) -> np.ndarray: # frame indices of the beats
     "Beat positions (in frames) found on the percussive part of `y`, as the official extractor did."
+    _check_positive(sr=sr); y = _check_wave(y, sr)
     if D is None: D = librosa.stft(y=y, n_fft=N_FFT, hop_length=HOP)
     y_perc = librosa.istft(hpss(D)[1], dtype=y.dtype, n_fft=N_FFT, hop_length=HOP, length=len(y))
     _, beats = librosa.beat.beat_track(y=y_perc, sr=sr, hop_length=HOP)
@@ -236,6 +315,7 @@ def extract_features(
     chroma_method:str="cqt", # 'cqt' (as the dataset) or 'stft'
 ) -> dict: # {'full': (140, T) float32, 'beat': (140, n_beats + 1) float32, 'beats': frame indices}
     "Full and beat-synchronous fused arrays of `y`, sharing one STFT."
+    _check_chroma_method("chroma_method", chroma_method); _check_positive(sr=sr); y = _check_wave(y, sr)
     D = librosa.stft(y=y, n_fft=N_FFT, hop_length=HOP)
     mel_power = librosa.feature.melspectrogram(S=np.abs(D) ** 2, sr=sr, n_mels=N_MELS)
     chroma = chromagram(y, sr, method=chroma_method)
@@ -270,6 +350,7 @@ class TorchMel(nn.Module):
         top_db:float=80.0, # floor, in dB under the loudest cell
     ):
         super().__init__()
+        _check_positive(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db)
         self.top_db = top_db
         self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=sr, n_fft=n_fft, hop_length=hop_length,
             n_mels=n_mels, power=2.0, center=True, pad_mode="constant", norm="slaney", mel_scale="slaney")
@@ -293,6 +374,13 @@ class SpecAugment(nn.Module):
         p:float=1.0, # longest time mask as a fraction of the clip length
     ):
         super().__init__()
+        for name, v in dict(freq_mask=freq_mask, time_mask=time_mask, n_freq_masks=n_freq_masks, n_time_masks=n_time_masks,
+                            time_warp=time_warp).items():
+            if not _is_number(v, True) or v < 0: raise _param_error(name, v, "a whole number >= 0 (0 turns it off)")
+        if not _is_number(p, False) or not 0 <= p <= 1:
+            raise _param_error("p", p, "a fraction between 0 and 1 (the longest time mask, as a fraction of the clip)")
+        if not (mask_value == "mean" or _is_number(mask_value, False)):
+            raise _param_error("mask_value", mask_value, "'mean' or a number")
         self.time_warp, self.mask_value = time_warp, mask_value
         self.freq_masks = nn.ModuleList(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True) for _ in range(n_freq_masks))
         self.time_masks = nn.ModuleList(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True, p=p) for _ in range(n_time_masks))
@@ -332,6 +420,7 @@ class Normalizer(nn.Module):
     ):
         super().__init__()
         if mode not in ("band", "cell"): raise LabkitError(f"mode={mode!r} is not known; use 'band' or 'cell'.")
+        _check_positive(eps=eps)
         self.mode, self.eps = mode, eps
         self.register_buffer("mean", torch.zeros(0)); self.register_buffer("std", torch.ones(0))
 
@@ -404,19 +493,29 @@ def default_jobs() -> int:
     "Number of worker processes to use: the cores this process may run on."
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
+def _check_jobs(n_jobs):  # None (all cores) or a positive whole number
+    if n_jobs is not None: _check_positive(n_jobs=n_jobs)
+
 def parallel_map(
     fn:Callable, # a top-level function of one argument
     jobs:Sequence, # its arguments
     n_jobs:int|None=None, # worker processes; None = all cores, 1 = run here
     desc:str="", # progress bar label
     progress:bool=True, # show a progress bar
+    return_exceptions:bool=False, # yield a failed job's exception as its result instead of raising it
 ) -> Iterable: # yields (index, result) as jobs finish
     "Run `fn` on every job over a pool of processes, yielding results as they come; a dead worker raises."
-    n_jobs = min(default_jobs() if n_jobs is None else max(int(n_jobs), 1), max(len(jobs), 1))
+    _check_jobs(n_jobs)
+    n_jobs = min(default_jobs() if n_jobs is None else int(n_jobs), max(len(jobs), 1))
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress or not jobs, leave=False)
     try:
         if n_jobs == 1:
-            for i, job in enumerate(jobs): yield i, fn(job); bar.update()
+            for i, job in enumerate(jobs):
+                try: out = fn(job)
+                except Exception as e:
+                    if not return_exceptions: raise
+                    out = e
+                yield i, out; bar.update()
             return
         warmup()
         ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
@@ -424,7 +523,12 @@ def parallel_map(
             futures = {ex.submit(fn, job): i for i, job in enumerate(jobs)}
             try:
                 for fut in as_completed(futures):
-                    yield futures[fut], fut.result(); bar.update()
+                    try: out = fut.result()
+                    except BrokenProcessPool: raise
+                    except Exception as e:
+                        if not return_exceptions: raise
+                        out = e
+                    yield futures[fut], out; bar.update()
             except BrokenProcessPool:
                 raise LabkitError(f"A worker process died during '{desc or fn.__name__}' (killed for memory, or a crash "
                                   "in compiled code). Run again with n_jobs=1 to see the error in this process.") from None
@@ -451,10 +555,14 @@ def _cache_load(key):
         with np.load(p) as z: return {k: z[k] for k in z.files}
     except Exception: return None  # a damaged entry is recomputed
 
-def _cache_save(key, feats):
-    p = _cache_path(key); p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **feats); os.replace(tmp, p)
+def _cache_save(key, feats):  # None, or the OSError that kept it from the cache (disk full, read-only): the caller reports it
+    p = _cache_path(key); tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.npz")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **feats); os.replace(tmp, p)
+    except OSError as e:
+        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
+        return e
 
 def list_audio(
     audio_dir:str|Path, # folder of audio files
@@ -462,20 +570,23 @@ def list_audio(
 ) -> list[Path]: # sorted audio files
     "The audio files in a folder (by extension)."
     audio_dir = Path(audio_dir)
-    if not audio_dir.is_dir(): raise LabkitError(f"Audio folder {audio_dir} does not exist. Check the path.")
+    if not audio_dir.is_dir():
+        raise LabkitError(f"Audio folder {audio_dir} {'is a file, not a folder' if audio_dir.exists() else 'does not exist'}. Check the path.")
     files = audio_dir.rglob("*") if recursive else audio_dir.iterdir()
     return sorted(p for p in files if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 # %% ../nbs/01_features.ipynb #1e5ae208
-def _extract_one(job):  # (path, sr, beat, chroma_method) -> (features or None, error message or None, seconds of audio)
+def _extract_one(job):  # (path, sr, beat, chroma_method) -> (features, seconds of audio); raises on a bad file
     path, sr, beat, chroma_method = job
-    try:
-        y = load_audio(path, sr)
-        feats = extract_features(y, sr, beat=beat, chroma_method=chroma_method)
-        feats.pop("beats", None)
-        return feats, None, len(y) / sr
-    except LabkitError as e:
-        return None, str(e), 0.0
+    y = load_audio(path, sr)
+    feats = extract_features(y, sr, beat=beat, chroma_method=chroma_method)
+    feats.pop("beats", None)
+    return feats, len(y) / sr
+
+def _file_error(path, e):  # any failure of one file's work, as a LabkitError that names the file
+    if isinstance(e, LabkitError): return e if str(path) in str(e) else LabkitError(f"{path}: {e}")
+    return LabkitError(f"{path}: feature extraction failed ({type(e).__name__}: {e}). Check that the file plays and export "
+                       "it again, or pass on_error='skip' to leave it out.")
 
 @dataclass
 class ExtractionResult:
@@ -507,24 +618,30 @@ def extract_folder(
 ) -> ExtractionResult:
     "Fused (and beat-synchronous) arrays of every audio file in a folder, in parallel and cached."
     if on_error not in ("raise", "skip"): raise LabkitError(f"on_error={on_error!r} is not known; use 'raise' or 'skip'.")
+    _check_positive(sr=sr); _check_chroma_method("chroma_method", chroma_method); _check_jobs(n_jobs)
+    if beat_dir is not None and out_dir is None:
+        raise LabkitError(f"beat_dir={str(beat_dir)!r} is only used with out_dir: pass out_dir too, or leave beat_dir out to keep arrays in memory.")
     t0 = time.perf_counter()
     files = list_audio(audio_dir, recursive)
     if not files: raise LabkitError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) in {audio_dir}.")
     res = ExtractionResult(n_files=len(files))
+    def failed(f, e):  # a bad file: stop naming it, or count and list it
+        err = _file_error(f, e)
+        if on_error == "raise": raise err from None
+        res.skipped.append((str(f), str(err)))
     params = dict(sr=sr, beat=beat, chroma=chroma_method, n_fft=N_FFT, hop=HOP, n_mels=N_MELS)
-    keys = {f: feature_key(f, params) for f in files} if cache else {}
-    done, todo = {}, []
+    keys, done, todo, not_cached = {}, {}, [], []
     for f in files:
-        hit = _cache_load(keys[f]) if cache else None
+        try: hit = _cache_load(keys.setdefault(f, feature_key(f, params))) if cache else None
+        except OSError as e: failed(f, e); continue  # unreadable (permissions, vanished)
         if hit is not None: done[f] = hit; res.n_cached += 1
         else: todo.append(f)
-    for i, (feats, err, secs) in parallel_map(_extract_one, [(f, sr, beat, chroma_method) for f in todo], n_jobs,
-                                              desc=f"features {Path(audio_dir).name}", progress=progress):
-        if err is not None:
-            if on_error == "raise": raise LabkitError(err)
-            res.skipped.append((str(todo[i]), err)); continue
+    for i, out in parallel_map(_extract_one, [(f, sr, beat, chroma_method) for f in todo], n_jobs,
+                               desc=f"features {Path(audio_dir).name}", progress=progress, return_exceptions=True):
+        if isinstance(out, Exception): failed(todo[i], out); continue
+        feats, secs = out
         done[todo[i]] = feats; res.audio_seconds += secs
-        if cache: _cache_save(keys[todo[i]], feats)
+        if cache and (e := _cache_save(keys[todo[i]], feats)) is not None: not_cached.append(e)
     if out_dir is not None:
         out_dir = Path(out_dir)
         beat_dir = Path(beat_dir) if beat_dir is not None else out_dir.with_name(out_dir.name + "_beat")
@@ -534,6 +651,10 @@ def extract_folder(
         if out_dir is None: res.features[stem] = done[f]; continue
         res.written[stem] = save_fused(out_dir / f"{stem}.fused.full.npy", done[f]["full"])
         if beat: save_fused(beat_dir / f"{stem}.fused.full.npy", done[f]["beat"])
+    if not_cached:
+        warnings.warn(f"extract_folder could not write {len(not_cached)} result(s) to the feature cache under {cache_dir() / 'features'} "
+                      f"({type(not_cached[0]).__name__}: {not_cached[0]}); they were computed but not cached. Free some space, "
+                      "or set LABKIT_CACHE to a writable folder.")
     if res.skipped:
         warnings.warn(f"extract_folder skipped {len(res.skipped)} of {len(files)} files in {audio_dir} "
                       f"(see result.skipped): " + "; ".join(f"{Path(p).name}: {r}" for p, r in res.skipped[:5]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -43,8 +44,8 @@ def kaggle_clip_ids(
     return ids
 
 # %% ../nbs/09_kaggle.ipynb #58ca1c7c
-def _as_matrix(preds, n:int)->np.ndarray:
-    "Predictions as an (n, 3) float array in AFFECT order."
+def _as_matrix(preds, n:int, ids:Sequence[str]|None=None)->np.ndarray:
+    "Predictions as an (n, 3) finite float array in AFFECT order; `ids` name the rows in errors."
     if isinstance(preds, dict):
         if set(AFFECT) <= set(preds):
             cols = [np.asarray(torch.as_tensor(preds[a]).detach().cpu(), dtype=float).reshape(n, -1) for a in AFFECT]
@@ -57,11 +58,23 @@ def _as_matrix(preds, n:int)->np.ndarray:
     arr = np.asarray(torch.as_tensor(preds).detach().cpu(), dtype=float)
     if arr.shape != (n, 3):
         raise LabkitError(f"predictions have shape {arr.shape}; expected ({n}, 3): one row per test clip, columns {list(AFFECT)}.")
-    if not np.isfinite(arr).all():
-        r = int(np.argwhere(~np.isfinite(arr))[0][0])
-        raise LabkitError(f"prediction row {r} is {arr[r].tolist()}: NaN or inf. Check the model's outputs (a diverged "
-                          "training run gives NaN) before writing the solution.")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        clip = f" (clip {ids[r]})" if ids is not None else ""
+        raise LabkitError(f"prediction row {r}{clip}, column {AFFECT[c]!r} is {arr[r, c]} ({int(bad.sum())} NaN or inf value(s) "
+                          f"in {int(bad.any(axis=1).sum())} row(s)). Check the model's outputs (a diverged training run gives NaN) "
+                          "before writing the solution.")
     return arr
+
+def _clip_to_unit(values:np.ndarray)->np.ndarray:
+    "Clip to [0, 1]; warn when so many values are outside that the predictions look like another scale."
+    outside = int(((values < 0) | (values > 1)).sum())
+    if outside > max(5, 0.01 * values.size):
+        warnings.warn(f"write_solution clipped {outside} of {values.size} values to [0, 1]; the predictions range from "
+                      f"{values.min():.4g} to {values.max():.4g}. Valence, energy and danceability are in [0, 1]: the predictions "
+                      "may be on another scale (0-100? standardised?). Rescale them to [0, 1] before writing.", stacklevel=3)
+    return np.clip(values, 0.0, 1.0)
 
 def write_solution(
     ids:Sequence[str], # test clip ids (see `kaggle_clip_ids`)
@@ -73,12 +86,18 @@ def write_solution(
     if len(set(ids)) != len(ids):
         dup = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()
         raise LabkitError(f"ids {dup[:5]} appear more than once; each test clip needs exactly one row.")
-    values = np.clip(_as_matrix(preds, len(ids)), 0.0, 1.0)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, 'w', newline='') as f:
-        w = csv.writer(f, lineterminator='\n')
-        w.writerow(SOLUTION_HEADER)
-        w.writerows([i, *(f'{v:.6f}' for v in row)] for i, row in zip(ids, values))
+    values = _clip_to_unit(_as_matrix(preds, len(ids), ids))
+    path = Path(path)
+    if path.is_dir(): raise LabkitError(f"{path} is a folder; pass the solution file's path, e.g. {path / 'solution.txt'}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, 'w', newline='') as f:
+            w = csv.writer(f, lineterminator='\n')
+            w.writerow(SOLUTION_HEADER)
+            w.writerows([i, *(f'{v:.6f}' for v in row)] for i, row in zip(ids, values))
+    except OSError as e:
+        raise LabkitError(f"Cannot write the solution file {path} ({type(e).__name__}: {e.strerror or e}). "
+                          "Pick a path in a folder you can write to (and a disk with space).") from None
     return path
 
 # %% ../nbs/09_kaggle.ipynb #4e808ee3
@@ -89,8 +108,13 @@ def validate_solution(
 )->pd.DataFrame: # the solution, indexed by Id, if it is valid
     "Check `solution.txt` against the test folder: header, ids, row count and values in [0, 1]; raise naming what is wrong."
     path = Path(path)
+    if path.is_dir(): raise LabkitError(f"{path} is a folder; pass the solution file's path, e.g. {path / 'solution.txt'}.")
     if not path.is_file(): raise LabkitError(f"solution file {path} does not exist; write it with write_solution().")
-    with open(path, newline='') as f: rows = [r for r in csv.reader(f)]
+    try:
+        with open(path, newline='', encoding='utf-8') as f: rows = [r for r in csv.reader(f)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise LabkitError(f"{path} cannot be read as a text table ({type(e).__name__}: {e}); expected the CSV that "
+                          "write_solution() writes. Write it again.") from None
     while rows and not any(c.strip() for c in rows[-1]): rows.pop()
     if not rows: raise LabkitError(f"{path} is empty; expected the header {','.join(SOLUTION_HEADER)} and one row per test clip.")
     problems = []
@@ -141,6 +165,8 @@ def predict_solution(
     from torch.utils.data import DataLoader
     from labkit.data import PadCollate, SpectrogramDataset
     from labkit.train import predict
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise LabkitError(f"batch_size={batch_size!r} is not valid: expected a positive whole number of clips per batch, such as 32.")
     ds = SpectrogramDataset(data, task='multitask', split='test', feature=feature, beat=beat,
                             max_length=max_length, transform=transform, verbose=False)
     dl = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=PadCollate())

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_synth.ipynb #eb2b5d61
 from __future__ import annotations
-import contextlib, json, os, shutil, time
+import contextlib, errno, hashlib, json, os, shutil, time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import soundfile as sf
 
 from .data import (AFFECT, CLASS_MAPPING, FOLDERS, LabkitError, cache_dir, find_data_root, save_fused,
                          write_genre_labels, write_multitask_labels)
-from .features import FEATURES_VERSION, SR, extract_features, load_audio, parallel_map
+from .features import FEATURES_VERSION, HOP, SR, _check_jobs, extract_features, load_audio, parallel_map
 
 # %% auto #0
 __all__ = ['GENRE_STYLES', 'SCALES', 'MELODY_SCALES', 'PROGRESSIONS', 'DRUM_PATTERNS', 'DRUM_ENERGY', 'GENERATOR_VERSION',
@@ -344,24 +344,76 @@ def plan_corpus(
 # %% ../nbs/02_synth.ipynb #22b870e6
 _GENRE_DIR = {"genre": ("genre", "genre_beat"), "multitask": ("multitask", "multitask_beat")}
 
-def _build_clip(job_root):
-    job, root = job_root
+def _corpus_bytes(preset):  # about how much disk a corpus takes: 16-bit audio (FLAC is smaller) and float64 arrays
+    cfg = PRESETS[preset]
+    n = len(CLASS_MAPPING) * (cfg["genre_train"] + cfg["genre_test"]) + cfg["multitask_train"] + cfg["multitask_test"]
+    samples = cfg["seconds"] * SR
+    return int(n * (2 * samples + 8 * 140 * (samples / HOP + 1) * 1.05))
+
+def _write_error(path, e, need=None):  # a failed write as a LabkitError: which file, why, the space needed and free
+    where = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
+    while not os.path.ismount(where) and where != where.parent: where = where.parent  # the disk: where space must be freed
+    try: free = f"free {shutil.disk_usage(where).free / 1e6:.0f} MB on {where}"
+    except OSError: free = f"free space on {where} unknown"
+    space = f"(needs about {need / 1e6:.0f} MB; {free})" if need else f"({free})"
+    if getattr(e, "errno", None) in (None, errno.ENOSPC, errno.EDQUOT):  # soundfile's "System error." carries no errno
+        return LabkitError(f"no space left on device while writing {path} ({type(e).__name__}: {e}). The corpus {space}. "
+                           "Free some space, or build it on another disk with --out (or LABKIT_CACHE); the partial corpus was removed.")
+    return LabkitError(f"cannot write {path} ({type(e).__name__}: {e}) {space}. Check that the folder is writable, or pick another --out.")
+
+@contextlib.contextmanager
+def _writing(path, need=None):
+    "Turn a failed write of `path` (disk full, soundfile, numpy) into a `LabkitError` naming the file and the space."
+    try: yield
+    except (OSError, sf.SoundFileError) as e: raise _write_error(path, e, need) from None
+    except LabkitError as e:  # a helper (save_fused) named the failure already: say it with the space needed and free
+        low = e.__cause__ or e.__context__
+        if isinstance(low, (OSError, sf.SoundFileError)): raise _write_error(path, low, need) from None
+        raise
+
+def _build_clip(job_root):  # (job, corpus folder[, bytes the corpus needs]) -> the clip's row of clips.csv
+    job, root, need = (*job_root, None)[:3]
     rng = np.random.default_rng(job["seed"])
     p = sample_params(job["genre"], rng)
     y = render_clip(p, job["seconds"], rng)
     affect = affect_from_params(p, rng)
     audio = root / "audio" / job["task"] / job["split"] / f"{job['id']}.flac"
-    audio.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(audio, y, SR, subtype="PCM_16")
+    with _writing(audio, need):
+        audio.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(audio, y, SR, subtype="PCM_16")
     feats = extract_features(load_audio(audio))
-    full, beat = _GENRE_DIR[job["task"]]
-    save_fused(root / FOLDERS[full] / job["split"] / f"{job['id']}.fused.full.npy", feats["full"])
-    save_fused(root / FOLDERS[beat] / job["split"] / f"{job['id']}.fused.full.npy", feats["beat"])
+    for folder, kind in zip(_GENRE_DIR[job["task"]], ("full", "beat")):
+        path = root / FOLDERS[folder] / job["split"] / f"{job['id']}.fused.full.npy"
+        with _writing(path, need): save_fused(path, feats[kind])
     return dict(job, **{k: v for k, v in p.items() if k != "genre"}, **dict(zip(AFFECT, affect.round(6))),
                 n_beats=len(feats["beats"]))
 
 # %% ../nbs/02_synth.ipynb #89092e4b
 def _corpus_key(preset, seed): return f"{preset}-seed{seed}-g{GENERATOR_VERSION}-f{FEATURES_VERSION}"
+
+def _corpus_root(preset, out, seed):  # the folder the corpus goes to, once the request is checked
+    if preset not in PRESETS: raise LabkitError(f"preset={preset!r} is not known; use one of {list(PRESETS)}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise LabkitError(f"seed={seed!r} is not valid: expected a whole number >= 0 (the same seed gives the same corpus), "
+                          "e.g. --seed 0.")
+    if out is None: return cache_dir() / "synth" / _corpus_key(preset, seed)
+    if not isinstance(out, (str, os.PathLike)) or not str(out).strip():
+        raise LabkitError(f"out={out!r} is not valid: expected a folder path, e.g. --out data/synth.")
+    root = Path(out).expanduser()
+    if root.exists() and not root.is_dir():
+        raise LabkitError(f"--out {root} is an existing file, not a folder. The corpus is a folder of datasets: "
+                          "pick a new folder path (it is created) or remove that file.")
+    return root
+
+def _make_parent(root):  # create the corpus's parent folder, or say why it cannot be
+    blocker = next((p for p in root.parents if p.exists()), None)
+    try: root.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir() else f"{type(e).__name__}: {e.strerror or e}"
+        raise LabkitError(f"Cannot create the corpus folder {root} ({why}). "
+                          "Pick an --out folder in a place you can write to.") from None
+    if not os.access(root.parent, os.W_OK | os.X_OK):
+        raise LabkitError(f"Cannot write to {root.parent} (permission denied). Pick an --out folder in a place you can write to.")
 
 def make_corpus(
     preset:str="small", # 'tiny' (tests), 'small' (labs), 'full' (real size)
@@ -371,62 +423,87 @@ def make_corpus(
     progress:bool=True, # show a progress bar
 ) -> Path: # the data root holding the four dataset folders and audio/
     "Build (or find, if already built) the synthetic corpus in the real dataset's layout."
+    root = _corpus_root(preset, out, seed)
+    _check_jobs(n_jobs)
     key = _corpus_key(preset, seed)
-    root = Path(out).expanduser() if out is not None else cache_dir() / "synth" / key
-    if preset not in PRESETS: raise LabkitError(f"preset={preset!r} is not known; use one of {list(PRESETS)}.")
     if _finished(root, key): return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(root.with_name(f".{root.name}.lock")):  # a second process building the same corpus waits here
+    _make_parent(root)
+    with _lock(root):  # a second process building the same corpus waits here
         if _finished(root, key): return root
         return _build_corpus(preset, seed, key, root, n_jobs, progress)
 
 def _finished(root, key):
     info = root / "INFO.json"
-    if not info.exists(): return False
-    found = json.loads(info.read_text()).get("key")
+    if not info.is_file(): return False
+    try: found = json.loads(info.read_text()).get("key")
+    except (OSError, ValueError, AttributeError) as e:
+        raise LabkitError(f"{info} cannot be read ({type(e).__name__}: {e}), so {root} may be damaged. "
+                          "Delete that folder and build the corpus again.") from None
     if found == key: return True
     raise LabkitError(f"{root} already holds another corpus ({found}); asked for {key}. "
                       "Use another --out folder or delete that one.")
 
 @contextlib.contextmanager
-def _lock(path):
+def _lock(root):
+    "Hold an exclusive lock on building `root`; its file lives in the cache (beside `root` if the cache is not writable) and is removed after."
     try: import fcntl
     except ImportError: yield; return  # no advisory locks (Windows): builds may race, the last one wins
-    with open(path, "w") as f:
+    name = f"synth-{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]}.lock"
+    try: (cache_dir() / "locks").mkdir(parents=True, exist_ok=True); path = cache_dir() / "locks" / name
+    except OSError: path = Path(root).with_name(f".{Path(root).name}.lock")
+    while True:
+        f = open(path, "a")
         fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+        try: current = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError: current = False
+        if current: break
+        f.close()  # the holder before us removed this file once done: lock the file now at `path`
+    try: yield
+    finally:
+        with contextlib.suppress(OSError): path.unlink()  # still locked: waiters on this file see it gone and retry
+        f.close()
+
+def _remove_stale_builds(root):  # temporary folders of builds whose process was killed (we hold the lock)
+    if os.name != "posix": return
+    for old in root.parent.iterdir():
+        if not old.name.startswith(f".{root.name}.tmp-"): continue
+        try: os.kill(int(old.name.rsplit("-", 1)[1]), 0); continue  # still running
+        except ProcessLookupError: shutil.rmtree(old, ignore_errors=True)
+        except (ValueError, PermissionError): pass
 
 def _build_corpus(preset, seed, key, root, n_jobs, progress):
     if root.exists() and any(root.iterdir()):
         raise LabkitError(f"{root} exists and is not an empty folder; make_corpus will not write into it. "
                           "Pick another --out folder or delete it.")
+    _remove_stale_builds(root)
     t0 = time.perf_counter()
-    jobs = plan_corpus(preset, seed)
+    jobs, need = plan_corpus(preset, seed), _corpus_bytes(preset)
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
+        with _writing(tmp, need): tmp.mkdir(parents=True)
         rows = [None] * len(jobs)
-        for i, row in parallel_map(_build_clip, [(j, tmp) for j in jobs], n_jobs, desc=f"synth {preset}", progress=progress):
+        for i, row in parallel_map(_build_clip, [(j, tmp, need) for j in jobs], n_jobs, desc=f"synth {preset}", progress=progress):
             rows[i] = row
-        for task in ("genre", "multitask"):
+        with _writing(tmp, need):
+            for task in ("genre", "multitask"):
+                for split in ("train", "test"):
+                    for folder in _GENRE_DIR[task]: (tmp / FOLDERS[folder] / split).mkdir(parents=True, exist_ok=True)
             for split in ("train", "test"):
-                for folder in _GENRE_DIR[task]: (tmp / FOLDERS[folder] / split).mkdir(parents=True, exist_ok=True)
-        for split in ("train", "test"):
-            sel = [r for r in rows if r["task"] == "genre" and r["split"] == split]
-            sel = [sel[i] for i in np.random.default_rng([seed, 17]).permutation(len(sel))]  # label files are not sorted
-            ids, genres = [r["id"] for r in sel], [r["genre"] for r in sel]
-            write_genre_labels(tmp / FOLDERS["genre"] / f"{split}_labels.txt", ids, genres, style="full" if split == "train" else "test")
-            write_genre_labels(tmp / FOLDERS["genre_beat"] / f"{split}_labels.txt", ids, genres, style="beat")
-        sel = [r for r in rows if r["task"] == "multitask" and r["split"] == "train"]
-        for folder in _GENRE_DIR["multitask"]:
-            write_multitask_labels(tmp / FOLDERS[folder] / "train_labels.txt", [r["id"] for r in sel],
-                                   np.array([[r[a] for a in AFFECT] for r in sel]))
-        pd.DataFrame(rows).drop(columns=["seed"]).to_csv(tmp / "audio" / "clips.csv", index=False)
-        (tmp / "INFO.json").write_text(json.dumps(dict(key=key, preset=preset, seed=seed, generator=GENERATOR_VERSION,
-            features=FEATURES_VERSION, n_clips=len(rows), seconds=round(time.perf_counter() - t0, 1)), indent=1))
+                sel = [r for r in rows if r["task"] == "genre" and r["split"] == split]
+                sel = [sel[i] for i in np.random.default_rng([seed, 17]).permutation(len(sel))]  # label files are not sorted
+                ids, genres = [r["id"] for r in sel], [r["genre"] for r in sel]
+                write_genre_labels(tmp / FOLDERS["genre"] / f"{split}_labels.txt", ids, genres, style="full" if split == "train" else "test")
+                write_genre_labels(tmp / FOLDERS["genre_beat"] / f"{split}_labels.txt", ids, genres, style="beat")
+            sel = [r for r in rows if r["task"] == "multitask" and r["split"] == "train"]
+            for folder in _GENRE_DIR["multitask"]:
+                write_multitask_labels(tmp / FOLDERS[folder] / "train_labels.txt", [r["id"] for r in sel],
+                                       np.array([[r[a] for a in AFFECT] for r in sel]))
+            pd.DataFrame(rows).drop(columns=["seed"]).to_csv(tmp / "audio" / "clips.csv", index=False)
+            (tmp / "INFO.json").write_text(json.dumps(dict(key=key, preset=preset, seed=seed, generator=GENERATOR_VERSION,
+                features=FEATURES_VERSION, n_clips=len(rows), seconds=round(time.perf_counter() - t0, 1)), indent=1))
         if root.exists(): root.rmdir()
-        os.replace(tmp, root)
+        os.replace(tmp, root)  # atomic: a corpus is either complete, with its INFO.json, or absent
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root

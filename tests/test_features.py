@@ -71,11 +71,26 @@ def _folder(tmp_path):
     return d, y
 
 
+def _truncated(path, fmt, subtype):
+    "A 3 s file cut after 1 s of audio, as an interrupted copy leaves it: the header still promises 3 s."
+    sf.write(path, click_tone(3.0), SR, format=fmt, subtype=subtype)
+    data = path.read_bytes()
+    header = len(data) - 3 * SR * sf.info(path).channels * {"PCM_16": 2, "PCM_24": 3}[subtype]
+    path.write_bytes(data[:header + (len(data) - header) // 3])
+
+
 @pytest.mark.parametrize("name,write,msg", [
     ("bad.wav", lambda p: p.write_bytes(b"RIFF\x00garbage"), "Cannot read audio file"),
     ("empty.wav", lambda p: sf.write(p, np.zeros(0, np.float32), SR), "empty"),
     ("quiet.wav", lambda p: sf.write(p, np.zeros(SR, np.float32), SR), "silent"),
     ("short.wav", lambda p: sf.write(p, click_tone(1.0)[:1000], SR), "one analysis window"),
+    ("nan.wav", lambda p: sf.write(p, np.where(np.arange(SR) == 50, np.nan, click_tone(1.0)), SR, subtype="FLOAT"),
+     "1 NaN or infinite sample"),
+    ("inf.wav", lambda p: sf.write(p, np.where(np.arange(SR) > SR // 2, np.inf, click_tone(1.0)), SR, subtype="FLOAT"),
+     "NaN or infinite sample.*first at 0.500 s"),
+    ("cut.wav", lambda p: _truncated(p, "WAV", "PCM_16"), r"header promises 3.00 s .* holds only 1.00 s"),
+    ("cut24.wav", lambda p: _truncated(p, "WAV", "PCM_24"), r"header promises 3.00 s .* holds only 1.00 s"),
+    ("cut.aiff", lambda p: _truncated(p, "AIFF", "PCM_16"), r"header promises 3.00 s .* holds only 1.00 s"),
 ])
 def test_bad_audio_is_named_or_skipped(tmp_path, name, write, msg):
     d, _ = _folder(tmp_path)
@@ -83,9 +98,90 @@ def test_bad_audio_is_named_or_skipped(tmp_path, name, write, msg):
     with pytest.raises(LabkitError, match=msg) as e:
         extract_folder(d, n_jobs=1, progress=False)
     assert name in str(e.value)
-    with pytest.warns(UserWarning, match="skipped 1 of 3"):
-        res = extract_folder(d, n_jobs=1, on_error="skip", progress=False)
-    assert len(res.skipped) == 1 and name in res.skipped[0][0] and sorted(res.features) == ["10", "11"]
+    for n_jobs in (1, 2):  # skipped exactly that file, here and in worker processes
+        with pytest.warns(UserWarning, match="skipped 1 of 3"):
+            res = extract_folder(d, n_jobs=n_jobs, on_error="skip", cache=False, progress=False)
+        assert len(res.skipped) == 1 and name in res.skipped[0][0] and sorted(res.features) == ["10", "11"]
+        assert name in res.skipped[0][1]
+
+
+def test_truncated_file_is_refused_by_load_audio(tmp_path):
+    _truncated(tmp_path / "cut.wav", "WAV", "PCM_16")
+    assert sf.info(tmp_path / "cut.wav").duration == pytest.approx(1.0, abs=0.01)  # soundfile alone sees nothing wrong
+    with pytest.raises(LabkitError, match=r"cut.wav is truncated: its header promises 3.00 s \(66150 frames at 22050 Hz\) "
+                                          r"but the file holds only 1.00 s.*copy or export the file again"):
+        load_audio(tmp_path / "cut.wav", check=False)
+    sf.write(tmp_path / "whole.wav", click_tone(3.0), SR)
+    assert len(load_audio(tmp_path / "whole.wav")) == 3 * SR  # an intact file is untouched
+
+
+def test_non_finite_samples_are_named_before_resampling(tmp_path):
+    y = click_tone(1.0); y[300] = np.nan
+    sf.write(tmp_path / "nan.wav", np.stack([y, y], axis=1), 44100, subtype="FLOAT")  # stereo, another rate
+    with pytest.raises(LabkitError, match="nan.wav holds 2 NaN or infinite sample"):
+        load_audio(tmp_path / "nan.wav")
+    for fn in (extract_features, mel_spectrogram, chromagram):  # in memory too: our message, not librosa's
+        with pytest.raises(LabkitError, match="waveform holds 1 NaN"): fn(y)
+    with pytest.raises(LabkitError, match=r"to_mono\(y.T\)"): extract_features(np.stack([y, y], axis=1))
+
+
+def _flaky_load(path, sr=SR, check=True):
+    if str(path).endswith("11.flac"): raise ValueError("decoder exploded")
+    return _real_load(path, sr, check)
+
+_real_load = load_audio
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_any_exception_of_one_file_is_named_or_skipped(tmp_path, monkeypatch, n_jobs):
+    d, _ = _folder(tmp_path)
+    monkeypatch.setattr(lf, "load_audio", _flaky_load)  # workers are forked: they inherit the patch
+    with pytest.raises(LabkitError, match=r"11.flac: feature extraction failed \(ValueError: decoder exploded\)"):
+        extract_folder(d, n_jobs=n_jobs, cache=False, progress=False)
+    with pytest.warns(UserWarning, match="skipped 1 of 2"):
+        res = extract_folder(d, n_jobs=n_jobs, on_error="skip", cache=False, progress=False)
+    assert [(p.rsplit("/", 1)[-1], "decoder exploded" in r) for p, r in res.skipped] == [("11.flac", True)]
+    assert sorted(res.features) == ["10"]
+
+
+def test_unwritable_cache_warns_and_still_returns_results(tmp_path, monkeypatch):
+    d, _ = _folder(tmp_path)
+    def full(*a, **k): raise OSError(28, "No space left on device")
+    monkeypatch.setattr(lf.np, "savez", full)
+    with pytest.warns(UserWarning, match=r"could not write 2 result\(s\) to the feature cache.*No space left"):
+        res = extract_folder(d, n_jobs=1, progress=False)
+    assert sorted(res.features) == ["10", "11"] and not list((tmp_path / "cache").rglob("*.npz"))
+
+
+@pytest.mark.parametrize("call,msg", [
+    (lambda y, d: mel_spectrogram(y, sr=0), "sr=0 is not valid"),
+    (lambda y, d: mel_spectrogram(y, n_mels=0), "n_mels=0 is not valid"),
+    (lambda y, d: mel_spectrogram(y, hop_length=-512), "hop_length=-512 is not valid"),
+    (lambda y, d: mel_spectrogram(y, n_fft=1024.5), "n_fft=1024.5 is not valid"),
+    (lambda y, d: chromagram(y, hop_length=0), "hop_length=0 is not valid"),
+    (lambda y, d: lf.mfcc(y, n_mfcc=0), "n_mfcc=0 is not valid"),
+    (lambda y, d: extract_features(y, sr=-1), "sr=-1 is not valid"),
+    (lambda y, d: click_tone(seconds=-2), "seconds=-2 is not valid"),
+    (lambda y, d: lf.check_audio(y, sr=0), "sr=0 is not valid"),
+    (lambda y, d: load_audio(d / "10.wav", sr=0), "sr=0 is not valid"),
+    (lambda y, d: TorchMel(hop_length=0), "hop_length=0 is not valid"),
+    (lambda y, d: SpecAugment(freq_mask=-1), "freq_mask=-1 is not valid"),
+    (lambda y, d: SpecAugment(p=2), "p=2 is not valid"),
+    (lambda y, d: Normalizer(eps=0), "eps=0 is not valid"),
+    (lambda y, d: lf.median_filter_axis(np.ones((4, 40)), size=0), "size=0 is not valid"),
+    (lambda y, d: lf.hpss(librosa.stft(y), kernel_size=0), "kernel_size=0 is not valid"),
+    (lambda y, d: extract_folder(d, sr=0, progress=False), "sr=0 is not valid"),
+    (lambda y, d: extract_folder(d, n_jobs=0, progress=False), "n_jobs=0 is not valid"),
+    (lambda y, d: extract_folder(d, n_jobs=-1, progress=False), "n_jobs=-1 is not valid"),
+    (lambda y, d: extract_folder(d, chroma_method="CQT", on_error="skip", progress=False), "chroma_method='CQT' is not known"),
+    (lambda y, d: extract_folder(d, beat_dir=d.parent / "b", progress=False), "only used with out_dir"),
+    (lambda y, d: lf.list_audio(d / "10.wav"), "is a file, not a folder"),
+])
+def test_bad_settings_are_named(tmp_path, call, msg):
+    d, y = _folder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a setting's error, never a skip of every file
+        with pytest.raises(LabkitError, match=msg): call(y, d)
 
 
 def test_other_sample_rate_is_resampled(tmp_path):

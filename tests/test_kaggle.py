@@ -1,4 +1,5 @@
 "Kaggle: solution.txt in the competition's format, and a validator that names every problem."
+import re, warnings
 import numpy as np, pytest, torch
 from labkit.data import AFFECT, LabkitError
 from labkit.kaggle import SOLUTION_HEADER, predict_solution, solution_id, kaggle_clip_ids, validate_solution, write_solution
@@ -8,8 +9,11 @@ from labkit.models import create_model
 @pytest.fixture
 def solution(lab_root, tmp_path):
     ids = kaggle_clip_ids(lab_root)
-    preds = np.random.default_rng(0).uniform(-0.2, 1.2, size=(len(ids), 3))
-    return write_solution(ids, preds, tmp_path / 'solution.txt'), ids, preds
+    preds = np.random.default_rng(0).uniform(0, 1, size=(len(ids), 3))
+    preds[0, 0], preds[1, 2] = -0.2, 1.3  # a regressor overshoots a little: clipped without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        return write_solution(ids, preds, tmp_path / 'solution.txt'), ids, preds
 
 
 def rewrite(path, edit):
@@ -71,9 +75,47 @@ def test_writer_refuses_bad_predictions(lab_root, tmp_path):
     with pytest.raises(LabkitError, match='heads'): write_solution(ids, {'genre': np.zeros((10, 3)), 'x': 0}, tmp_path / 'a.txt')
 
 
+@pytest.mark.filterwarnings("ignore:write_solution clipped")  # untrained models: outputs on no particular scale
 def test_predict_solution_from_a_model(lab_root, tmp_path):
     torch.manual_seed(0)
     for model in (create_model('lstm', input_dim=140, hidden_size=4, num_layers=1, n_targets=3),
                   create_model('lstm', input_dim=140, hidden_size=4, num_layers=1, heads={a: 1 for a in AFFECT})):
         path = predict_solution(model, lab_root, tmp_path / 'solution.txt', max_length=32, device='cpu')
         assert len(validate_solution(path, lab_root)) == 10
+
+
+@pytest.mark.parametrize('scale,low,high', [(100.0, 0.0, 0.0), (1.0, -1.5, 0.5)])
+def test_predictions_on_another_scale_warn(lab_root, tmp_path, scale, low, high):
+    ids = kaggle_clip_ids(lab_root)
+    preds = np.random.default_rng(1).uniform(0, 1, size=(len(ids), 3)) * scale + np.linspace(low, high, len(ids))[:, None]
+    outside = int(((preds < 0) | (preds > 1)).sum())
+    with pytest.warns(UserWarning, match=rf'clipped {outside} of 30 values to \[0, 1\]; the predictions range from '
+                                         rf'{preds.min():.4g} to {preds.max():.4g}.*another scale'):
+        path = write_solution(ids, preds, tmp_path / 's.txt')
+    assert validate_solution(path, lab_root).shape == (10, 3)  # still written, clipped
+
+
+def test_non_finite_prediction_names_row_clip_and_column(lab_root, tmp_path):
+    ids = kaggle_clip_ids(lab_root)
+    for bad in (np.nan, np.inf, -np.inf):
+        preds = np.full((10, 3), 0.5); preds[3, 1] = bad; preds[7, 2] = bad
+        with pytest.raises(LabkitError, match=rf"prediction row 3 \(clip {ids[3]}\.fused\.full\.npy\.gz\), column 'energy' is "
+                                              rf"{re.escape(str(bad))} \(2 NaN or inf value\(s\) in 2 row\(s\)\)"):
+            write_solution(ids, preds, tmp_path / 's.txt')
+    heads = {a: torch.full((10, 1), 0.5) for a in AFFECT}; heads['danceability'][9] = float('nan')
+    with pytest.raises(LabkitError, match="row 9 .* column 'danceability' is nan"): write_solution(ids, heads, tmp_path / 's.txt')
+    assert not (tmp_path / 's.txt').exists()
+
+
+def test_unwritable_or_unreadable_paths_are_named(lab_root, tmp_path):
+    ids, preds = kaggle_clip_ids(lab_root), np.full((10, 3), 0.5)
+    with pytest.raises(LabkitError, match='is a folder; pass the solution file'): write_solution(ids, preds, tmp_path)
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(LabkitError, match=r'Cannot write the solution file .*file/s.txt'):
+        write_solution(ids, preds, tmp_path / 'file' / 's.txt')
+    with pytest.raises(LabkitError, match='is a folder'): validate_solution(tmp_path, lab_root)
+    (tmp_path / 'binary.txt').write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(LabkitError, match='binary.txt cannot be read as a text table'): validate_solution(tmp_path / 'binary.txt', lab_root)
+    model = create_model('lstm', input_dim=140, hidden_size=4, num_layers=1, n_targets=3)
+    with pytest.raises(LabkitError, match='batch_size=0 is not valid'):
+        predict_solution(model, lab_root, tmp_path / 'p.txt', batch_size=0, device='cpu')

@@ -1,5 +1,5 @@
 "The embedded synthetic corpus: real layout and quirks, every genre present, determinism, caching, data module reads it."
-import json, time
+import errno, json, re, time
 import numpy as np, pandas as pd, pytest
 from labkit.data import (AFFECT, CLASS_MAPPING, FOLDERS, LabkitError, SpectrogramDataset, read_affect_labels,
                          read_genre_labels)
@@ -108,3 +108,80 @@ def test_styles_cover_the_raw_genres_and_merged_ones_are_alike():
     assert np.mean(a, 0)[1] > np.mean(b, 0)[1] + 0.2  # metal is more energetic than classical
     tempo = lambda g: np.mean([sample_params(g, np.random.default_rng(s))["tempo"] for s in range(200)])
     assert abs(tempo("Metal") - tempo("Punk")) < abs(tempo("Metal") - tempo("Classical"))
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    (dict(seed=-1), r"seed=-1 is not valid: expected a whole number >= 0"),
+    (dict(seed=2.5), r"seed=2.5 is not valid"),
+    (dict(seed="7"), r"seed='7' is not valid"),
+    (dict(out="FILE"), r"--out .*FILE is an existing file, not a folder"),
+    (dict(out="FILE/corpus"), r"Cannot create the corpus folder FILE/corpus \(FILE is a file, not a folder\)"),
+    (dict(out=""), r"out='' is not valid: expected a folder path"),
+    (dict(n_jobs=0), r"n_jobs=0 is not valid"),
+])
+def test_request_is_checked_before_anything_is_written(tmp_path, monkeypatch, kwargs, msg):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "FILE").write_text("mine")
+    kwargs.setdefault("out", tmp_path / "corpus")
+    with pytest.raises(LabkitError, match=msg):
+        make_corpus("tiny", progress=False, **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"] and (tmp_path / "FILE").read_text() == "mine"
+
+
+def test_cli_reports_a_bad_seed_or_out_without_a_traceback(tmp_path, capsys):
+    from labkit.cli import main
+    (tmp_path / "FILE").write_text("mine")
+    assert main(["data", "synth", "--preset", "tiny", "--seed", "-1", "--out", str(tmp_path / "c")]) == 2
+    assert "labkit: error: seed=-1 is not valid" in capsys.readouterr().err
+    assert main(["data", "synth", "--preset", "tiny", "--out", str(tmp_path / "FILE")]) == 2
+    assert "is an existing file, not a folder" in capsys.readouterr().err
+
+
+def _raise(error):
+    def writer(*args, **kwargs): raise error
+    return writer
+
+
+@pytest.mark.parametrize("target,error,msg", [
+    ("soundfile.write", None, r"no space left on device while writing .*\.flac \(LibsndfileError: System error\.\)"),
+    ("numpy.save", OSError(errno.ENOSPC, "No space left on device"),
+     r"no space left on device while writing .*\.fused\.full\.npy \(OSError: \[Errno 28\] No space left on device\)"),
+    ("numpy.save", PermissionError(errno.EACCES, "Permission denied"), r"cannot write .*\.fused\.full\.npy \(PermissionError"),
+])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_failed_write_is_named_and_leaves_nothing(tmp_path, monkeypatch, target, error, msg, n_jobs):
+    import soundfile
+    error = error or soundfile.LibsndfileError(2)  # what libsndfile raises when the disk is full: "System error."
+    monkeypatch.setattr(target, _raise(error))  # workers are forked: they inherit the patch
+    with pytest.raises(LabkitError, match=msg) as e:
+        make_corpus("tiny", out=tmp_path / "corpus", n_jobs=n_jobs, progress=False)
+    assert re.search(r"\(needs about 3\d MB; free \d+ MB on /", str(e.value))
+    assert list(tmp_path.iterdir()) == []  # no corpus, no temporary folder, no lock file
+
+
+def test_disk_full_at_the_end_leaves_no_finished_looking_corpus(tmp_path, monkeypatch):
+    import labkit.synth as ls
+    monkeypatch.setattr(ls, "write_multitask_labels", _raise(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(LabkitError, match=r"no space left on device while writing .*\.corpus\.tmp-\d+ .*needs about"):
+        make_corpus("tiny", out=tmp_path / "corpus", progress=False)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    (tmp_path / ".corpus.tmp-999999999").mkdir()  # left by a build that was killed
+    root = make_corpus("tiny", out=tmp_path / "corpus", progress=False)  # built afresh, not taken as finished
+    assert (root / "INFO.json").exists() and len(pd.read_csv(root / "audio" / "clips.csv")) == 120
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus"]  # nothing beside the user's folder
+
+
+def test_lock_excludes_and_leaves_no_file(tmp_path):
+    import threading
+    from labkit.data import cache_dir
+    from labkit.synth import _lock
+    root, inside, most = tmp_path / "corpus", [0], [0]
+    def build():
+        with _lock(root):
+            inside[0] += 1; most[0] = max(most[0], inside[0]); time.sleep(0.05); inside[0] -= 1
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert most[0] == 1
+    assert list(tmp_path.iterdir()) == [] and not any((cache_dir() / "locks").glob("synth-*.lock"))
