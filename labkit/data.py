@@ -10,189 +10,40 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
+from .core import (FOLDERS, LabkitError, _bool_param, _choice_param, _float_param, _fs_error, _int_param,
+                         _is_int, _path_kind, _path_param, data_root)
+
 # %% auto #0
-__all__ = ['FOLDERS', 'N_MELS', 'N_CHROMA', 'N_FUSED', 'AFFECT', 'CLASS_MAPPING', 'RAW_GENRES', 'write_multitask_labels',
-           'LabkitError', 'cache_dir', 'find_data_root', 'dataset_dir', 'parse_id', 'index_files', 'read_genre_labels',
-           'read_affect_labels', 'save_fused', 'write_genre_labels', 'write_affect_labels', 'spectrogram_shape',
-           'read_spectrogram', 'pad_or_truncate', 'SpectrogramDataset', 'write_fixture', 'PadCollate', 'collate_padded',
-           'train_val_split', 'BucketBatchSampler']
-
-# %% ../nbs/00_data.ipynb #4c9aa7db
-class LabkitError(Exception):
-    "An error the user can fix; the message names the file or value, what was expected, and the fix."
-
-# %% ../nbs/00_data.ipynb #a1c3e5f1
-def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-def _int_param(
-    name:str, # the parameter's name, for the message
-    value, # what the caller passed
-    minimum:int|None=None, # smallest allowed value
-    maximum:int|None=None, # largest allowed value
-    what:str="a whole number", # what is expected, in words
-    or_else:str="", # the other accepted values, e.g. ", 'max' or None"
-) -> int:
-    "`value` as an int, or a LabkitError naming the parameter; whole floats such as 30.0 are accepted."
-    v = value
-    if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer(): v = int(v)
-    if not _is_int(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
-        bounds = " and ".join(b for b in (f">= {minimum}" if minimum is not None else "",
-                                          f"<= {maximum}" if maximum is not None else "") if b)
-        raise LabkitError(f"{name}={value!r} is not valid: expected {what}{' ' + bounds if bounds else ''}{or_else}.")
-    return int(v)
-
-def _float_param(
-    name:str, # the parameter's name, for the message
-    value, # what the caller passed
-    what:str="a finite number", # what is expected, in words
-) -> float:
-    "`value` as a finite float, or a LabkitError naming the parameter."
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-       or not math.isfinite(value):
-        raise LabkitError(f"{name}={value!r} is not valid: expected {what}.")
-    return float(value)
-
-def _bool_param(
-    name:str, # the parameter's name, for the message
-    value, # what the caller passed
-) -> bool:
-    "`value` as a bool (True, False, or the integers 1 and 0), or a LabkitError naming the parameter."
-    if isinstance(value, (bool, np.bool_)) or (_is_int(value) and value in (0, 1)): return bool(value)
-    raise LabkitError(f"{name}={value!r} is not valid: expected True or False.")
-
-def _choice_param(
-    name:str, # the parameter's name, for the message
-    value, # what the caller passed
-    choices:Iterable[str], # the allowed values
-) -> str:
-    "`value` when it is one of `choices`, or a LabkitError listing them."
-    choices = list(choices)
-    if isinstance(value, str) and value in choices: return value
-    opts = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1 else repr(choices[0])
-    raise LabkitError(f"{name}={value!r} is not known; use {opts}.")
-
-def _path_param(
-    name:str, # the parameter's name, for the message
-    value, # what the caller passed
-) -> Path:
-    "`value` as a Path (a non-empty str or path-like), or a LabkitError naming the parameter."
-    if isinstance(value, (str, os.PathLike)) and str(value).strip(): return Path(value).expanduser()
-    raise LabkitError(f"{name}={value!r} is not valid: expected a file or folder path (a str or pathlib.Path).")
-
-# %% ../nbs/00_data.ipynb #7dea310e
-def _checkout_root() -> Path|None:
-    "The source checkout labkit is imported from (its parent holds settings.ini and data/), or None for an installed package."
-    import labkit
-    root = Path(os.path.realpath(labkit.__file__)).parent.parent
-    return root if (root / "settings.ini").is_file() and (root / "data").is_dir() else None
-
-def cache_dir() -> Path:
-    "Where labkit caches generated data: `$LABKIT_CACHE`, else `<checkout>/data/cache` in a source checkout, else `~/.cache/labkit`."
-    if os.environ.get("LABKIT_CACHE"): return Path(os.environ["LABKIT_CACHE"]).expanduser()
-    root = _checkout_root()
-    return root / "data" / "cache" if root is not None else Path.home() / ".cache" / "labkit"
+__all__ = ['N_MELS', 'N_CHROMA', 'N_FUSED', 'AFFECT', 'CLASS_MAPPING', 'RAW_GENRES', 'write_multitask_labels', 'dataset_dir',
+           'parse_id', 'index_files', 'read_genre_labels', 'read_affect_labels', 'save_fused', 'write_genre_labels',
+           'write_affect_labels', 'spectrogram_shape', 'read_spectrogram', 'pad_or_truncate', 'SpectrogramDataset',
+           'write_fixture', 'PadCollate', 'collate_padded', 'train_val_split', 'stratify_labels', 'stratified_folds',
+           'cap_per_label', 'SplitView', 'Fold', 'make_folds', 'BucketBatchSampler']
 
 # %% ../nbs/00_data.ipynb #c5f670a4
-FOLDERS = {
-    "genre": "fma_genre_spectrograms",
-    "genre_beat": "fma_genre_spectrograms_beat",
-    "multitask": "multitask_dataset",
-    "multitask_beat": "multitask_dataset_beat",
-}
 N_MELS, N_CHROMA = 128, 12
 N_FUSED = N_MELS + N_CHROMA
 AFFECT = ("valence", "energy", "danceability")
 
-# %% ../nbs/00_data.ipynb #b2d4f6a1
-def _dangling(path) -> LabkitError|None:
-    try: return LabkitError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist. "
-                            "Point the link at the real file or folder, or remove it.") if os.path.islink(path) else None
-    except OSError: return None
-
-def _fs_error(
-    path:str|Path, # the path that could not be looked at
-    e:OSError, # the error the operating system gave
-) -> LabkitError:
-    "A LabkitError naming `path` for an operating-system error met while stat-ing, listing or opening it."
-    if e.errno == errno.ELOOP:
-        return LabkitError(f"{path} is a symbolic link loop (it leads back to itself, directly or through other links). "
-                           "Replace it by the real file or folder, or point the link at them.")
-    if e.errno in (errno.ENOENT, errno.ENOTDIR):
-        return _dangling(path) or LabkitError(f"{path} does not exist. Check the path.")
-    if e.errno in (errno.EACCES, errno.EPERM):
-        return LabkitError(f"{path} cannot be read: permission denied. Check the permissions of it and of its folders.")
-    return LabkitError(f"{path} cannot be read ({e.strerror or e}). Check that the path is right and the disk is readable.")
-
-def _path_kind(
-    path:str|Path, # any path; symbolic links are followed
-) -> str|None:
-    "'dir', 'file' or 'other' for what `path` leads to, None when nothing is there; a LabkitError for a loop, a dangling link or an unreadable path."
-    try: st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        if (err := _dangling(path)) is not None: raise err from None
-        return None
-    except OSError as e: raise _fs_error(path, e) from None
-    except ValueError as e: raise LabkitError(f"{str(path)!r} is not a usable path ({e}).") from None
-    return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
-
-# %% ../nbs/00_data.ipynb #f43275d6
-def _holds_dataset(folder:Path) -> bool:
-    return any(_path_kind(folder / f) == "dir" for f in FOLDERS.values())
-
-def _root_near(path:Path) -> Path|None:
-    "The nearest folder above `path` that holds (or nests in data/) the dataset folders, if any."
-    for p in path.parents:
-        try:
-            if _holds_dataset(p): return p
-            if _path_kind(p / "data") == "dir" and _holds_dataset(p / "data"): return p
-        except LabkitError: return None
-    return None
-
-def find_data_root(
-    data_dir:str|Path|None=None, # folder holding the four dataset folders; None reads `$LABKIT_DATA`
-) -> Path:
-    "The data root: `data_dir`, else `$LABKIT_DATA`, checked to hold at least one of the four folders."
-    if data_dir is None: data_dir = os.environ.get("LABKIT_DATA") or None
-    if data_dir is None:
-        raise LabkitError("No data folder given. Pass data_dir=... (the folder holding fma_genre_spectrograms/ and "
-                          "its siblings), set LABKIT_DATA, or use labkit.synth.data_root() for the embedded corpus.")
-    if not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir).strip():
-        raise LabkitError(f"data_dir={data_dir!r} is not valid: expected the path of the folder holding "
-                          "fma_genre_spectrograms/ and its siblings.")
-    root = Path(data_dir).expanduser()
-    kind = _path_kind(root)
-    if kind is None:
-        raise LabkitError(f"Data folder {root} does not exist. Check the path, or unzip the Kaggle dataset there.")
-    if kind != "dir":
-        near = _root_near(root)
-        what = "a file" if kind == "file" else "not a regular folder"
-        instead = f"here that is {near}" if near is not None else f"perhaps {root.parent}"
-        raise LabkitError(f"{root} is {what}, not a folder. Give the data folder instead: the one that holds "
-                          f"fma_genre_spectrograms/ and its siblings ({instead}).")
-    for cand in (root, root / "data"):
-        if _holds_dataset(cand): return cand
-    try: found = sorted(p.name for p in root.iterdir())[:10]
-    except OSError as e: raise _fs_error(root, e) from None
-    raise LabkitError(f"{root} holds none of the dataset folders {list(FOLDERS.values())} (found: {found}). "
-                      "Point data_dir at the folder that contains them.")
-
 # %% ../nbs/00_data.ipynb #7812c481
 def dataset_dir(
-    root:str|Path, # the data root (see `find_data_root`)
+    root:str|Path|None, # the data root (see `labkit.core.data_root`; None: `$LABKIT_DATA` or the embedded corpus)
     task:str="genre", # 'genre' or 'multitask'
     beat:bool=False, # the beat-synchronous twin
 ) -> Path:
     "The folder of one of the four datasets, checked to exist."
     task, beat = _choice_param("task", task, ("genre", "multitask")), _bool_param("beat", beat)
     key = task + ("_beat" if beat else "")
-    d = find_data_root(root) / FOLDERS[key]
+    d = data_root(root) / FOLDERS[key]
     kind = _path_kind(d)
     if kind != "dir":
         state = "is missing" if kind is None else "is a file, not a folder"
@@ -770,7 +621,12 @@ class PadCollate:
         T = self.max_length or max(x.shape[0] for x in xs)
         x = torch.stack([pad_or_truncate(x, T, self.pad_value) for x in xs])
         lengths = torch.tensor([min(n, T) for n in lengths], dtype=torch.int64)
-        return x, torch.stack([torch.as_tensor(y) for y in ys]), lengths
+        return x, _stack_targets(ys), lengths
+
+def _stack_targets(ys):
+    "Stack per-item targets into a batch: tensors or numbers as one tensor, dicts of them key by key."
+    if isinstance(ys[0], Mapping): return {k: torch.stack([torch.as_tensor(y[k]) for y in ys]) for k in ys[0]}
+    return torch.stack([torch.as_tensor(y) for y in ys])
 
 def collate_padded(batch, pad_value:float=0.0):
     "Collate with `PadCollate(pad_value)`."
@@ -821,6 +677,109 @@ def train_val_split(
     if shuffle: np.random.RandomState(seed).shuffle(idx)
     return idx[n_val:], idx[:n_val]
 
+# %% ../nbs/00_data.ipynb #a694afae
+def stratify_labels(
+    targets:np.ndarray, # class indices (N,), multi-hot (N, C), or real targets (N,) / (N, k)
+    n_bins:int=4, # quantile bins for real-valued targets
+)->np.ndarray: # (N,) discrete labels to stratify by
+    "Discrete labels for stratification: classes as they are, label sets as strings, real targets by quantile bin."
+    t = np.asarray(targets)
+    if t.ndim == 1 and np.issubdtype(t.dtype, np.integer): return t
+    if t.ndim == 2 and np.issubdtype(t.dtype, np.integer):
+        return np.unique([''.join(map(str, r)) for r in t], return_inverse=True)[1]
+    v = t if t.ndim == 1 else t.mean(axis=1)
+    edges = np.unique(np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1]))
+    return np.searchsorted(edges, v, side='right')
+
+def stratified_folds(
+    targets:np.ndarray, # what to stratify by (see `stratify_labels`)
+    n_splits:int=5, # number of folds
+    seed:int=0, # shuffle seed
+    groups:Sequence|None=None, # e.g. clip ids: items sharing one are kept on the same side
+)->list[tuple[np.ndarray, np.ndarray]]: # (train_idx, test_idx) per fold
+    "Stratified, grouped k-fold indices (scikit-learn `StratifiedGroupKFold`)."
+    labels = stratify_labels(targets)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    if n_splits < 2 or len(np.unique(groups)) < n_splits:
+        raise LabkitError(f"n_splits={n_splits} needs at least 2 folds and as many distinct ids "
+                          f"({len(np.unique(groups))} here); lower n_splits or add data.")
+    kfold = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    return [(np.sort(tr), np.sort(te)) for tr, te in kfold.split(np.zeros(len(labels)), labels, groups)]
+
+def cap_per_label(
+    labels:Sequence, # a label per sample (see `stratify_labels` for real targets)
+    max_per_label:int, # keep at most this many samples of each label
+    seed:int=0, # which samples are kept
+)->np.ndarray: # sorted indices kept
+    "Indices with at most `max_per_label` samples of each label, chosen at random from a seed."
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep = [rng.permutation(np.flatnonzero(labels == l))[:max_per_label] for l in np.unique(labels)]
+    return np.sort(np.concatenate(keep)) if keep else np.array([], dtype=int)
+
+# %% ../nbs/00_data.ipynb #9dd16d86
+class SplitView(Dataset):
+    "Some items of a dataset, optionally scaled by a scaler fitted elsewhere."
+    def __init__(self,
+        dataset:Dataset, # the full dataset
+        indices:Sequence[int], # which of its items
+        scaler=None, # a fitted `labkit.features.Normalizer`, applied to the true frames of every item
+    ):
+        self.dataset, self.indices, self.scaler = dataset, np.asarray(indices, dtype=int), scaler
+        for name in ('targets', 'lengths', 'task_ids'):
+            v = getattr(dataset, name, None)
+            setattr(self, name, None if v is None else np.asarray(v)[self.indices])
+        ids = getattr(dataset, 'ids', None)
+        self.ids = None if ids is None else [ids[i] for i in self.indices]
+
+    def __len__(self): return len(self.indices)
+
+    def __getitem__(self, i):
+        x, y, length = self.dataset[int(self.indices[i])]
+        if self.scaler is not None:
+            x = x.clone()
+            x[:length] = self.scaler(x[:length]).to(x.dtype)
+        return x, y, length
+
+# %% ../nbs/00_data.ipynb #ba0bfc4c
+@dataclass
+class Fold:
+    "One train/test split of one dataset, with the scaler fitted on its training side."
+    train:Dataset
+    test:Dataset
+    index:int = 0
+    scaler:object = None # the fitted `labkit.features.Normalizer`, or None
+
+def make_folds(
+    train:Dataset, # the dataset's training part (or all of it)
+    test:Dataset|None=None, # its predefined test part; None cuts stratified folds from `train`
+    n_splits:int=5, # folds when there is no predefined test part
+    seed:int=0, # shuffle and cap seed
+    max_per_label:int|None=None, # cap on training samples per label (stratification label)
+    scale:bool=True, # fit a Normalizer on each training side and apply it to both sides
+    targets:np.ndarray|None=None, # labels to stratify and cap by (default: `train.targets`)
+    groups:Sequence|None=None, # ids kept on one side (default: `train.ids`)
+)->list[Fold]:
+    "Train/test folds: the predefined split where there is one, else stratified k-fold; capped and scaled per fold."
+    from labkit.features import Normalizer  # features builds on data, so it is imported when folds are made
+    targets = getattr(train, 'targets', None) if targets is None else targets
+    if targets is None:
+        raise LabkitError(f"{type(train).__name__} has no targets to stratify and cap by; pass targets=... "
+                          "(an unlabelled split such as multitask_dataset/test cannot be cut into folds).")
+    targets = np.asarray(targets)
+    groups = getattr(train, 'ids', None) if groups is None else groups
+    labels = stratify_labels(targets)
+    pairs = [(np.arange(len(train)), None)] if test is not None else stratified_folds(targets, n_splits, seed, groups)
+    folds = []
+    for k, (tr, te) in enumerate(pairs):
+        if max_per_label is not None: tr = tr[cap_per_label(labels[tr], max_per_label, seed + k)]
+        train_view = SplitView(train, tr)
+        scaler = Normalizer('band').fit(train_view) if scale else None
+        train_view.scaler = scaler
+        test_view = SplitView(test, np.arange(len(test)), scaler) if te is None else SplitView(train, te, scaler)
+        folds.append(Fold(train_view, test_view, k, scaler))
+    return folds
+
 # %% ../nbs/00_data.ipynb #837e1a50
 class BucketBatchSampler(Sampler):
     "Batches of indices with similar lengths, reshuffled every epoch from a seed."
@@ -831,6 +790,7 @@ class BucketBatchSampler(Sampler):
         seed:int=0, # random seed (>= 0)
         drop_last:bool=False, # drop the last incomplete batch of each pool
         pool_batches:int=50, # batches per sorted pool (>= 1): larger = less padding, less randomness
+        groups:Sequence[int]|None=None, # a group (e.g. task id) per item: each batch then holds one group only
     ):
         lengths = np.asarray(lengths)
         if lengths.ndim != 1 or (lengths.size and (lengths.dtype.kind not in "iuf" or not np.isfinite(lengths).all()
@@ -841,7 +801,11 @@ class BucketBatchSampler(Sampler):
         self.shuffle, self.drop_last = _bool_param("shuffle", shuffle), _bool_param("drop_last", drop_last)
         self.seed = _int_param("seed", seed, 0, what="a whole-number seed")
         self.pool = _int_param("pool_batches", pool_batches, 1, what="a whole number of batches") * self.batch_size
-        self.epoch = 0
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != lengths.shape:
+                raise LabkitError(f"groups has shape {groups.shape} but lengths {lengths.shape}; give one group (e.g. task id) per item.")
+        self.groups, self.epoch = groups, 0
 
     def set_epoch(self, epoch:int): self.epoch = _int_param("epoch", epoch, 0)
     def state_dict(self) -> dict: return {"epoch": self.epoch}
@@ -850,22 +814,26 @@ class BucketBatchSampler(Sampler):
             raise LabkitError(f"state={state!r} is not a BucketBatchSampler state: expected the dict of state_dict(), {{'epoch': ...}}.")
         self.epoch = _int_param("state['epoch']", state["epoch"], 0)
 
-    def _batches(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        idx = rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+    def batches(self, epoch:int|None=None) -> list[list[int]]:
+        "All batches of `epoch` (default: the current one), in order."
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch])
+        members = [np.arange(len(self.lengths))] if self.groups is None else \
+                  [np.flatnonzero(self.groups == g) for g in np.unique(self.groups)]
         batches = []
-        for s in range(0, len(idx), self.pool):
-            pool = idx[s:s + self.pool]
-            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
-            for b in range(0, len(pool), self.batch_size):
-                if self.drop_last and b + self.batch_size > len(pool): break
-                batches.append(pool[b:b + self.batch_size].tolist())
+        for idx in members:
+            if self.shuffle: idx = rng.permutation(idx)
+            for s in range(0, len(idx), self.pool):
+                pool = idx[s:s + self.pool]
+                pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+                for b in range(0, len(pool), self.batch_size):
+                    if self.drop_last and b + self.batch_size > len(pool): break
+                    batches.append(pool[b:b + self.batch_size].tolist())
         if self.shuffle: batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
     def __iter__(self):
-        batches = self._batches()
+        batches = self.batches()
         self.epoch += 1
         return iter(batches)
 
-    def __len__(self): return len(self._batches())
+    def __len__(self): return len(self.batches())

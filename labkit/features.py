@@ -22,7 +22,8 @@ import torch.nn.functional as F
 import torchaudio
 from tqdm.auto import tqdm
 
-from .data import LabkitError, cache_dir, save_fused, N_MELS, N_CHROMA
+from .core import LabkitError, cache_dir
+from .data import save_fused, N_MELS, N_CHROMA
 
 # %% auto #0
 __all__ = ['SR', 'N_FFT', 'HOP', 'FEATURES_VERSION', 'AUDIO_EXTENSIONS', 'click_tone', 'check_audio', 'load_audio',

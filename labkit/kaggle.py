@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import AFFECT, LabkitError, dataset_dir, index_files, parse_id
+from .core import LabkitError
+from .data import AFFECT, dataset_dir, index_files, parse_id
 
 # %% auto #0
 __all__ = ['ID_COLUMN', 'SOLUTION_HEADER', 'solution_id', 'kaggle_clip_ids', 'write_solution', 'validate_solution',

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import (accuracy_score, average_precision_score, classification_report,
                              confusion_matrix, precision_recall_fscore_support)
 from sklearn.preprocessing import label_binarize
-from .data import LabkitError
+from .core import LabkitError
 
 # %% auto #0
 __all__ = ['classification_report_dict', 'classification_table', 'confusion', 'spearman_per_target', 'mean_spearman',

@@ -8,7 +8,7 @@ import fnmatch
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from .data import LabkitError
+from .core import LabkitError
 
 # %% auto #0
 __all__ = ['full_lengths', 'reverse_padded', 'LSTMBackbone', 'CNNBackbone', 'Classifier', 'Regressor', 'MultiHead',

@@ -7,27 +7,23 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.model_selection import StratifiedGroupKFold
 from torch import nn
-from torch.utils.data import Dataset, Sampler
-from tqdm.auto import tqdm
+from torch.utils.data import Dataset
 
-from .data import LabkitError, pad_or_truncate
-from .features import Normalizer
+from .core import LabkitError
 from .metrics import classification_metrics, mean_average_precision, regression_metrics
 
 # %% auto #0
 __all__ = ['KINDS', 'WEIGHTINGS', 'Task', 'register_weighting', 'Weighting', 'EqualWeighting', 'FixedWeighting',
-           'UncertaintyWeighting', 'DWAWeighting', 'make_weighting', 'MultiTaskLoss', 'MultiTaskDataset',
-           'collate_tasks', 'TaskBatchSampler', 'MixedBatchSampler', 'stratify_labels', 'stratified_folds',
-           'cap_per_label', 'SplitView', 'Fold', 'make_folds', 'TaskMetrics', 'task_table', 'compare_weightings']
+           'UncertaintyWeighting', 'DWAWeighting', 'make_weighting', 'MultiTaskLoss', 'MultiTaskDataset', 'TaskMetrics',
+           'task_table', 'compare_weightings']
 
 # %% ../nbs/08_multitask.ipynb #19664494
 KINDS = ('multiclass', 'multilabel', 'binary', 'regression')
@@ -105,8 +101,9 @@ class Weighting(nn.Module):
         total = sum(w[self.tasks.index(t)] * l for t, l in losses.items())
         return total, {t: float(w[i].detach()) for i, t in enumerate(self.tasks)}
 
-    def on_epoch_end(self, history=None):
-        "Hook called by `fit` after each epoch (no-op unless the strategy learns from epochs)."
+    def on_epoch_end(self)->dict[str, float]:
+        "Called by `fit` after each epoch; returns the terms to log (none unless the strategy learns from epochs)."
+        return {}
 
 # %% ../nbs/08_multitask.ipynb #3c6acfcf
 @register_weighting('equal')
@@ -166,17 +163,18 @@ class DWAWeighting(Weighting):
         return len(self.tasks) * torch.softmax(ratio / self.temperature, dim=0)
 
     def forward(self, losses):
-        if torch.is_grad_enabled():
+        if self.training:  # only the training pass counts
             for t, l in losses.items():
                 i = self.tasks.index(t)
                 self.running[0, i] += float(l.detach()); self.running[1, i] += 1
         return super().forward(losses)
 
-    def on_epoch_end(self, history=None):
+    def on_epoch_end(self):
         seen = self.running[1] > 0
         mean = torch.where(seen, self.running[0] / self.running[1].clamp_min(1), self.epoch_losses[1])
         self.epoch_losses.copy_(torch.stack([self.epoch_losses[1], mean]))
         self.running.zero_()
+        return {}
 
 # %% ../nbs/08_multitask.ipynb #82a59e4f
 def make_weighting(
@@ -192,11 +190,6 @@ def make_weighting(
     return WEIGHTINGS[name](tasks, **kwargs)
 
 # %% ../nbs/08_multitask.ipynb #cd2f65e2
-def _last_record(history):
-    "The last epoch's record (a dict) of a `fit` History or a list of dicts; None if there is none."
-    records = getattr(history, 'records', history)
-    return records[-1] if records else None
-
 class MultiTaskLoss(nn.Module):
     "Per-task losses on each task's own samples and columns, combined by a weighting strategy."
     def __init__(self,
@@ -240,7 +233,7 @@ class MultiTaskLoss(nn.Module):
         found = self.task_losses(outputs, y)
         if not found:  # an empty batch: a zero that keeps the graph
             return sum(o.sum() * 0 for o in outputs.values()), {}
-        phase = 'train' if torch.is_grad_enabled() else 'val'
+        phase = 'train' if self.training else 'val'
         for t, (l, n) in found.items():
             acc = self._sums.setdefault((phase, t), [0.0, 0])
             acc[0] += float(l.detach()) * n; acc[1] += n
@@ -253,12 +246,12 @@ class MultiTaskLoss(nn.Module):
         "Mean loss per sample of each task over the epoch so far: '<phase>_loss_<task>' -> value."
         return {f'{phase}_loss_{t}': s / n for (phase, t), (s, n) in self._sums.items() if n}
 
-    def on_epoch_end(self, history=None):
-        "Write each task's exact epoch mean loss into the history's last record, then let the strategy learn (DWA)."
-        record = _last_record(history) if history is not None else None
-        if record is not None: record.update(self.epoch_losses())
+    def on_epoch_end(self)->dict[str, float]:
+        "Each task's exact mean loss over the epoch, for `fit` to log; then a new epoch starts and the strategy learns (DWA)."
+        terms = self.epoch_losses()
         self._sums = {}
-        self.weighting.on_epoch_end(history)
+        terms.update(self.weighting.on_epoch_end())
+        return terms
 
 # %% ../nbs/08_multitask.ipynb #05765ee6
 class MultiTaskDataset(Dataset):
@@ -299,186 +292,6 @@ class MultiTaskDataset(Dataset):
         return pd.DataFrame({'kind': [t.kind for t in self.tasks], 'outputs': [t.n_outputs for t in self.tasks],
                              'columns': [f'{self.columns[t.name].start}:{self.columns[t.name].stop}' for t in self.tasks],
                              'samples': np.diff(self.offsets)}, index=self.names)
-
-# %% ../nbs/08_multitask.ipynb #27a96aec
-def collate_tasks(
-    batch:list, # (x, {'task', 'target'}, length) items
-    pad_value:float=0.0, # value of padded frames
-)->tuple: # x (B, T, F), {'task': (B,), 'target': (B, columns)}, lengths (B,)
-    "Collate `MultiTaskDataset` items: pad features to the longest, stack task ids and targets."
-    xs, ys, lengths = zip(*batch)
-    T = max(x.shape[0] for x in xs)
-    x = torch.stack([pad_or_truncate(x, T, pad_value) for x in xs])
-    y = {k: torch.stack([torch.as_tensor(d[k]) for d in ys]) for k in ys[0]}
-    return x, y, torch.tensor(lengths, dtype=torch.int64)
-
-# %% ../nbs/08_multitask.ipynb #9f3d8075
-class TaskBatchSampler(Sampler):
-    "Batches from one task at a time, the task picked at random per batch, re-drawn every epoch from a seed."
-    def __init__(self,
-        task_ids:Sequence[int], # task id of every sample (`MultiTaskDataset.task_ids`)
-        batch_size:int=32, # samples per batch
-        shuffle:bool=True, # shuffle samples and the order of tasks
-        seed:int=0, # random seed
-        drop_last:bool=False, # drop each task's last incomplete batch
-    ):
-        self.task_ids = np.asarray(task_ids)
-        if batch_size < 1: raise LabkitError(f"batch_size={batch_size}; it must be at least 1.")
-        self.batch_size, self.shuffle, self.seed, self.drop_last, self.epoch = batch_size, shuffle, seed, drop_last, 0
-
-    def set_epoch(self, epoch:int):
-        "Draw the batches of `epoch` on the next pass."
-        self.epoch = epoch
-    def state_dict(self)->dict: return {'epoch': self.epoch}
-    def load_state_dict(self, state:dict): self.epoch = int(state['epoch'])
-
-    def _per_task(self, rng):
-        "Per task, its batches (lists of indices) for one epoch."
-        out = []
-        for k in np.unique(self.task_ids):
-            idx = np.flatnonzero(self.task_ids == k)
-            if self.shuffle: idx = rng.permutation(idx)
-            stop = len(idx) - len(idx) % self.batch_size if self.drop_last else len(idx)
-            out.append([idx[s:s + self.batch_size].tolist() for s in range(0, stop, self.batch_size)])
-        return out
-
-    def batches(self, epoch:int|None=None)->list[list[int]]:
-        "All batches of `epoch` (default: the current one), in order."
-        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else epoch])
-        queues = [q for q in self._per_task(rng) if q]
-        order = []
-        left = np.array([len(q) for q in queues])
-        while left.sum():
-            k = rng.choice(len(queues), p=left / left.sum()) if self.shuffle else int(np.flatnonzero(left)[0])
-            order.append(queues[k][len(queues[k]) - left[k]]); left[k] -= 1
-        return order
-
-    def __iter__(self):
-        batches = self.batches()
-        self.epoch += 1
-        return iter(batches)
-
-    def __len__(self):
-        counts = np.bincount(self.task_ids) if len(self.task_ids) else np.array([])
-        per = counts // self.batch_size if self.drop_last else -(-counts // self.batch_size)
-        return int(per.sum())
-
-class MixedBatchSampler(TaskBatchSampler):
-    "Batches drawn from all samples together, re-drawn every epoch from a seed."
-    def __init__(self,
-        n:int|Sequence[int], # number of samples (or any per-sample sequence, e.g. task ids)
-        batch_size:int=32, # samples per batch
-        shuffle:bool=True, # shuffle every epoch
-        seed:int=0, # random seed
-        drop_last:bool=False, # drop the last incomplete batch
-    ):
-        n = int(n) if np.ndim(n) == 0 else len(n)
-        super().__init__(np.zeros(n, dtype=int), batch_size, shuffle, seed, drop_last)
-
-# %% ../nbs/08_multitask.ipynb #a694afae
-def stratify_labels(
-    targets:np.ndarray, # class indices (N,), multi-hot (N, C), or real targets (N,) / (N, k)
-    n_bins:int=4, # quantile bins for real-valued targets
-)->np.ndarray: # (N,) discrete labels to stratify by
-    "Discrete labels for stratification: classes as they are, label sets as strings, real targets by quantile bin."
-    t = np.asarray(targets)
-    if t.ndim == 1 and np.issubdtype(t.dtype, np.integer): return t
-    if t.ndim == 2 and np.issubdtype(t.dtype, np.integer):
-        return np.unique([''.join(map(str, r)) for r in t], return_inverse=True)[1]
-    v = t if t.ndim == 1 else t.mean(axis=1)
-    edges = np.unique(np.quantile(v, np.linspace(0, 1, n_bins + 1)[1:-1]))
-    return np.searchsorted(edges, v, side='right')
-
-def stratified_folds(
-    targets:np.ndarray, # what to stratify by (see `stratify_labels`)
-    n_splits:int=5, # number of folds
-    seed:int=0, # shuffle seed
-    groups:Sequence|None=None, # e.g. clip ids: items sharing one are kept on the same side
-)->list[tuple[np.ndarray, np.ndarray]]: # (train_idx, test_idx) per fold
-    "Stratified, grouped k-fold indices (scikit-learn `StratifiedGroupKFold`)."
-    labels = stratify_labels(targets)
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    if n_splits < 2 or len(np.unique(groups)) < n_splits:
-        raise LabkitError(f"n_splits={n_splits} needs at least 2 folds and as many distinct ids "
-                          f"({len(np.unique(groups))} here); lower n_splits or add data.")
-    kfold = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return [(np.sort(tr), np.sort(te)) for tr, te in kfold.split(np.zeros(len(labels)), labels, groups)]
-
-def cap_per_label(
-    labels:Sequence, # a label per sample (see `stratify_labels` for real targets)
-    max_per_label:int, # keep at most this many samples of each label
-    seed:int=0, # which samples are kept
-)->np.ndarray: # sorted indices kept
-    "Indices with at most `max_per_label` samples of each label, chosen at random from a seed."
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    keep = [rng.permutation(np.flatnonzero(labels == l))[:max_per_label] for l in np.unique(labels)]
-    return np.sort(np.concatenate(keep)) if keep else np.array([], dtype=int)
-
-# %% ../nbs/08_multitask.ipynb #9dd16d86
-class SplitView(Dataset):
-    "Some items of a dataset, optionally scaled by a scaler fitted elsewhere."
-    def __init__(self,
-        dataset:Dataset, # the full dataset
-        indices:Sequence[int], # which of its items
-        scaler:Normalizer|None=None, # fitted elsewhere; applied to the true frames of every item
-    ):
-        self.dataset, self.indices, self.scaler = dataset, np.asarray(indices, dtype=int), scaler
-        for name in ('targets', 'lengths'):
-            v = getattr(dataset, name, None)
-            setattr(self, name, None if v is None else np.asarray(v)[self.indices])
-        ids = getattr(dataset, 'ids', None)
-        self.ids = None if ids is None else [ids[i] for i in self.indices]
-
-    def __len__(self): return len(self.indices)
-
-    def __getitem__(self, i):
-        x, y, length = self.dataset[int(self.indices[i])]
-        if self.scaler is not None:
-            x = x.clone()
-            x[:length] = self.scaler(x[:length]).to(x.dtype)
-        return x, y, length
-
-# %% ../nbs/08_multitask.ipynb #ba0bfc4c
-@dataclass
-class Fold:
-    "One train/test split of one dataset, with the scaler fitted on its training side."
-    train:Dataset
-    test:Dataset
-    index:int = 0
-    scaler:Normalizer|None = None
-
-def make_folds(
-    train:Dataset, # the dataset's training part (or all of it)
-    test:Dataset|None=None, # its predefined test part; None cuts stratified folds from `train`
-    n_splits:int=5, # folds when there is no predefined test part
-    seed:int=0, # shuffle and cap seed
-    max_per_label:int|None=None, # cap on training samples per label (stratification label)
-    scale:bool=True, # fit a Normalizer on each training side and apply it to both sides
-    targets:np.ndarray|None=None, # labels to stratify and cap by (default: `train.targets`)
-    groups:Sequence|None=None, # ids kept on one side (default: `train.ids`)
-)->list[Fold]:
-    "Train/test folds: the predefined split where there is one, else stratified k-fold; capped and scaled per fold."
-    targets = getattr(train, 'targets', None) if targets is None else targets
-    if targets is None:
-        raise LabkitError(f"{type(train).__name__} has no targets to stratify and cap by; pass targets=... "
-                          "(an unlabelled split such as multitask_dataset/test cannot be cut into folds).")
-    targets = np.asarray(targets)
-    groups = getattr(train, 'ids', None) if groups is None else groups
-    labels = stratify_labels(targets)
-    if test is not None:
-        pairs = [(np.arange(len(train)), None)]
-    else:
-        pairs = stratified_folds(targets, n_splits, seed, groups)
-    folds = []
-    for k, (tr, te) in enumerate(pairs):
-        if max_per_label is not None: tr = tr[cap_per_label(labels[tr], max_per_label, seed + k)]
-        train_view = SplitView(train, tr)
-        scaler = Normalizer('band').fit(train_view) if scale else None
-        train_view.scaler = scaler
-        test_view = SplitView(test, np.arange(len(test)), scaler) if te is None else SplitView(train, te, scaler)
-        folds.append(Fold(train_view, test_view, k, scaler))
-    return folds
 
 # %% ../nbs/08_multitask.ipynb #f8152bd1
 def _to_numpy(v):

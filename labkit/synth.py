@@ -12,14 +12,14 @@ import pandas as pd
 import scipy.signal
 import soundfile as sf
 
-from .data import (AFFECT, CLASS_MAPPING, FOLDERS, LabkitError, cache_dir, find_data_root, save_fused,
-                         write_genre_labels, write_multitask_labels)
+from .core import FOLDERS, LabkitError, cache_dir
+from .data import AFFECT, CLASS_MAPPING, save_fused, write_genre_labels, write_multitask_labels
 from .features import FEATURES_VERSION, HOP, SR, _check_jobs, extract_features, load_audio, parallel_map
 
 # %% auto #0
 __all__ = ['GENRE_STYLES', 'SCALES', 'MELODY_SCALES', 'PROGRESSIONS', 'DRUM_PATTERNS', 'DRUM_ENERGY', 'GENERATOR_VERSION',
            'PRESETS', 'sample_params', 'affect_from_params', 'render_clip', 'make_clip', 'plan_corpus', 'make_corpus',
-           'data_root', 'pooled_features']
+           'pooled_features']
 
 # %% ../nbs/02_synth.ipynb #c4f77f26
 _ROCK = dict(tempo=(124, 14), drums=0.95, patterns={"rock": 0.8, "half": 0.1, "four": 0.1}, swing=(0.05, 0.05),
@@ -507,15 +507,6 @@ def _build_corpus(preset, seed, key, root, n_jobs, progress):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
-
-# %% ../nbs/02_synth.ipynb #45714909
-def data_root(
-    data_dir:str|Path|None=None, # the real dataset's root; None = $LABKIT_DATA if set, else the synthetic corpus
-    preset:str="small", # synthetic preset used when no real data is given
-) -> Path: # a data root holding the four dataset folders
-    "The data root the labs read: the given folder or `$LABKIT_DATA`, else the embedded synthetic corpus."
-    if data_dir is not None or os.environ.get("LABKIT_DATA"): return find_data_root(data_dir)
-    return make_corpus(preset)
 
 # %% ../nbs/02_synth.ipynb #c06f5474
 def pooled_features(

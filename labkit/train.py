@@ -14,7 +14,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .data import LabkitError, BucketBatchSampler, collate_padded
+from .core import LabkitError
+from .data import BucketBatchSampler, collate_padded
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'seed_everything', 'make_generator', 'seed_worker', 'get_device', 'make_loader', 'to_device', 'History',
@@ -558,6 +559,18 @@ def _metrics(metric_fn, targets, preds)->dict:
     except (TypeError, ValueError) as e:
         raise LabkitError(f"metric_fn returned {m!r}; every value must be a single number ({e}).") from e
 
+def _epoch_terms(loss_fn)->dict[str, float]:
+    "The terms a loss module reports once an epoch is over: `loss_fn.on_epoch_end()`, a dict of numbers (or None)."
+    hook = getattr(loss_fn, 'on_epoch_end', None)
+    terms = hook() if callable(hook) else None
+    if terms is None: return {}
+    if not isinstance(terms, dict):
+        raise LabkitError(f"{type(loss_fn).__name__}.on_epoch_end() returned a {type(terms).__name__}; it must return a dict "
+                          "of name -> number for fit to log (or None), e.g. {'train_loss_genre': 0.8}.")
+    try: return {k: float(v) for k, v in terms.items()}
+    except (TypeError, ValueError) as e:
+        raise LabkitError(f"{type(loss_fn).__name__}.on_epoch_end() returned {terms!r}; every value must be a number ({e}).") from e
+
 @torch.no_grad()
 def evaluate(
     model:nn.Module, # a model taking (x, lengths)
@@ -574,7 +587,7 @@ def evaluate(
     _expect(metric_fn is None or callable(metric_fn), 'evaluate', 'metric_fn', metric_fn, 'None or a function metric_fn(targets, preds) -> dict')
     device = get_device(device)
     model.to(device).eval()
-    if isinstance(loss_fn, nn.Module): loss_fn.to(device)
+    if isinstance(loss_fn, nn.Module): loss_fn.to(device).eval()  # a loss module knows it is a validation pass
     feats, hook = [], None
     if embeddings:
         if not hasattr(model, 'backbone'): raise LabkitError("embeddings=True needs a model with a .backbone (Classifier, Regressor, MultiHead).")
@@ -845,6 +858,7 @@ def fit(
             record['val_loss'] = res['loss']
             record.update({f'val_{k}': v for k, v in res.items() if k not in ('loss', 'targets', 'preds', 'lengths', 'metrics')})
             record.update({f'val_{k}': v for k, v in res.get('metrics', {}).items()})
+        record.update(_epoch_terms(loss_fn))                # e.g. each task's exact mean loss; the module never writes history
         monitored = record.get('val_loss', train_loss)
         if scheduler is not None:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau): scheduler.step(monitored)
@@ -854,7 +868,6 @@ def fit(
         improved = monitored < best
         best, bad = (monitored, 0) if improved else (best, bad + 1)
         stopped = patience is not None and bad >= patience
-        if hasattr(loss_fn, 'on_epoch_end'): loss_fn.on_epoch_end(history)
         if out_dir is not None:
             _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
                         epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)

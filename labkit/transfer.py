@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import LabkitError
+from .core import LabkitError
 
 # %% auto #0
 __all__ = ['read_state_dict', 'load_backbone', 'conv_layers', 'freeze', 'unfreeze', 'param_counts', 'param_groups']

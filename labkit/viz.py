@@ -18,7 +18,8 @@ from torch import nn
 import ipywidgets as widgets
 from IPython.display import display
 
-from .data import LabkitError, CLASS_MAPPING, N_MELS, N_CHROMA, N_FUSED
+from .core import LabkitError
+from .data import CLASS_MAPPING, N_MELS, N_CHROMA, N_FUSED
 
 # %% auto #0
 __all__ = ['to_feature_time', 'plot_mel', 'plot_chroma', 'plot_track', 'plot_full_vs_beat', 'plot_class_histograms',

@@ -2,9 +2,11 @@
 import gzip, re, shutil
 from pathlib import Path
 import numpy as np, pytest, torch
-from labkit.data import (CLASS_MAPPING, FOLDERS, BucketBatchSampler, LabkitError, PadCollate, SpectrogramDataset,
-                         cache_dir, dataset_dir, find_data_root, index_files, pad_or_truncate, parse_id, read_affect_labels,
-                         read_genre_labels, read_spectrogram, save_fused, spectrogram_shape, train_val_split,
+from torch.utils.data import DataLoader, Dataset
+from labkit.core import LabkitError
+from labkit.data import (CLASS_MAPPING, FOLDERS, BucketBatchSampler, PadCollate, SpectrogramDataset, SplitView,
+                         collate_padded, dataset_dir, index_files, make_folds, pad_or_truncate, parse_id, read_affect_labels,
+                         read_genre_labels, read_spectrogram, save_fused, spectrogram_shape, stratified_folds, train_val_split,
                          write_affect_labels, write_fixture, write_genre_labels)
 
 
@@ -41,14 +43,6 @@ def test_gz_and_npy_read_the_same(tmp_path):
     da, db = (SpectrogramDataset(r, "genre", "train", verbose=False) for r in (a, b))
     assert da.ids == db.ids and (da.lengths == db.lengths).all()
     assert torch.equal(da[2][0], db[2][0])
-
-
-def test_kaggle_nesting_and_env(lab_root, tmp_path, monkeypatch):
-    nested = tmp_path / "patreco3-multitask-affective-music"
-    nested.mkdir(); shutil.move(str(lab_root), nested / "data")
-    assert find_data_root(nested) == nested / "data"
-    monkeypatch.setenv("LABKIT_DATA", str(nested))
-    assert SpectrogramDataset(None, "genre", verbose=False).folder.parent == nested / "data"
 
 
 def test_mapping_drops_are_counted_and_reported(lab_root, capsys):
@@ -94,18 +88,9 @@ def test_lazy_and_in_memory_agree(lab_root):
         assert torch.equal(lazy[i][0], eager[i][0]) and lazy[i][1] == eager[i][1]
 
 
-def test_official_split_reproduced():
-    idx = list(range(2305)); np.random.seed(420); np.random.shuffle(idx)
-    tr, va = train_val_split(2305, val_size=0.33)
-    assert len(va) == 760 and va.tolist() == idx[:760] and tr.tolist() == idx[760:]
-
-
 # --- bad input: each names the file or value and the fix -------------------------------------------
 
-def test_missing_root_and_folder(tmp_path, lab_root):
-    with pytest.raises(LabkitError, match="does not exist"): find_data_root(tmp_path / "nope")
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(LabkitError, match="holds none of the dataset folders"): find_data_root(tmp_path / "empty")
+def test_missing_dataset_folder(lab_root):
     shutil.rmtree(lab_root / "multitask_dataset_beat")
     with pytest.raises(LabkitError, match="multitask_dataset_beat"): dataset_dir(lab_root, "multitask", beat=True)
 
@@ -339,7 +324,7 @@ def test_whole_float_max_length_is_an_int(lab_root):
     (lambda r: write_genre_labels(r / "x.txt", ["1", "2"], ["Rock"]), "2 ids but 1 genres"),
     (lambda r: write_affect_labels(r / "x.txt", ["1", "2"], np.zeros((1, 3))), "2 ids but 1 rows"),
     (lambda r: write_affect_labels(r / "x.txt", ["1"], np.full((1, 3), 2.0)), r"outside \[0, 1\]"),
-    (lambda r: find_data_root(42), "data_dir=42"),
+    (lambda r: dataset_dir(42), "data_dir=42"),
     (lambda r: index_files(None), "folder=None is not valid"),
     (lambda r: parse_id(None), "name=None is not valid"),
     (lambda r: spectrogram_shape(3), "path=3 is not valid"),
@@ -377,12 +362,6 @@ def test_symlinked_split_folder_loop(lab_root):
         SpectrogramDataset(lab_root, "genre", "train", verbose=False)
 
 
-def test_data_dir_symlink_loop(tmp_path):
-    loop = tmp_path / "loop"; loop.symlink_to(loop)
-    with pytest.raises(LabkitError, match=r"loop is a symbolic link loop"):
-        find_data_root(loop)
-
-
 @pytest.mark.parametrize("target", ["self", "nowhere"])
 def test_bad_symlink_named_like_a_spectrogram(lab_root, target):
     link = lab_root / "fma_genre_spectrograms/train/5555.fused.full.npy"
@@ -404,13 +383,6 @@ def test_looping_label_file_and_spectrogram(lab_root):
     with pytest.raises(LabkitError, match="loop.npy is a symbolic link loop"): read_spectrogram(spec)
 
 
-def test_data_root_given_a_file(lab_root):
-    path = lab_root / "fma_genre_spectrograms/train_labels.txt"
-    with pytest.raises(LabkitError, match=rf"{re.escape(str(path))} is a file, not a folder.*{re.escape(str(lab_root))}") as e:
-        find_data_root(path)
-    assert "does not exist" not in str(e.value)
-
-
 def test_two_files_for_one_id_refused(lab_root):
     folder = lab_root / "fma_genre_spectrograms/train"
     shutil.copy(folder / "1000.fused.full.npy", folder / "1000.beatsync.fused.npy")
@@ -424,21 +396,96 @@ def test_empty_spectrogram_refused(lab_root):
         SpectrogramDataset(lab_root, "genre", "train", verbose=False)
 
 
-# --- where the cache lives -------------------------------------------------------------------------
+# --- seeded batches: one sampler for length buckets and for one-task-per-batch ----------------------
 
-def test_cache_dir_in_a_source_checkout(tmp_path, monkeypatch):
-    import labkit
-    monkeypatch.delenv("LABKIT_CACHE", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    checkout = Path(labkit.__file__).resolve().parent.parent
-    assert (checkout / "settings.ini").is_file()   # the tests run from the checkout
-    assert cache_dir() == checkout / "data" / "cache"
-    fake = tmp_path / "src"; (fake / "labkit").mkdir(parents=True); (fake / "data").mkdir()
-    (fake / "settings.ini").write_text("[DEFAULT]\n")
-    monkeypatch.setattr(labkit, "__file__", str(fake / "labkit" / "__init__.py"))
-    assert cache_dir() == fake / "data" / "cache"
-    wheel = tmp_path / "site-packages"; (wheel / "labkit").mkdir(parents=True)
-    monkeypatch.setattr(labkit, "__file__", str(wheel / "labkit" / "__init__.py"))
-    assert cache_dir() == tmp_path / "home" / ".cache" / "labkit"
-    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "mine"))
-    assert cache_dir() == tmp_path / "mine"
+def test_sampler_redraws_every_epoch_repeats_per_seed_and_resumes():
+    lengths, tasks = np.arange(5, 45), np.repeat([0, 1, 2, 3], [10, 8, 6, 16])
+    a, b = (BucketBatchSampler(lengths, 3, seed=7, groups=tasks, pool_batches=1) for _ in range(2))
+    a0, a1 = list(a), list(a)  # two passes = two epochs
+    assert {tuple(sorted(x)) for x in a0} != {tuple(sorted(x)) for x in a1}  # re-drawn, not just reordered
+    assert (list(b), list(b)) == (a0, a1)
+    assert BucketBatchSampler(lengths, 3, seed=8, groups=tasks).batches(0) != a0
+    for batches in (a0, a1):
+        assert sorted(i for x in batches for i in x) == list(range(40))
+        assert all(len(set(tasks[x])) == 1 for x in batches)
+    assert len({int(tasks[x[0]]) for x in a0[:6]}) > 1  # tasks interleave at random
+    resumed = BucketBatchSampler(lengths, 3, seed=7, groups=tasks, pool_batches=1)
+    resumed.load_state_dict(a.state_dict())  # what fit saves in last.pt
+    assert list(resumed) == list(a)
+    with pytest.raises(LabkitError, match="one group"): BucketBatchSampler(lengths, 3, groups=tasks[:5])
+
+
+def test_sampler_without_groups_mixes_and_drop_last():
+    s = BucketBatchSampler(np.zeros(20), 4, seed=1, pool_batches=1)
+    assert len(s) == 5 and sorted(i for x in s.batches(0) for i in x) == list(range(20))
+    assert len(BucketBatchSampler(np.zeros(22), 4, drop_last=True, pool_batches=1)) == 5
+
+
+def test_collate_pads_and_stacks_dict_targets():
+    items = [(torch.ones(n, 2), {'task': torch.tensor(k), 'target': torch.full((3,), float(k))}, n) for k, n in ((0, 3), (1, 5))]
+    x, y, lengths = collate_padded(items, pad_value=-1.0)
+    assert x.shape == (2, 5, 2) and (x[0, 3:] == -1).all() and lengths.tolist() == [3, 5]
+    assert y['task'].tolist() == [0, 1] and y['target'].shape == (2, 3)
+    dl = DataLoader(items, batch_sampler=BucketBatchSampler([3, 5], 1, groups=[0, 1]), collate_fn=collate_padded)
+    assert sorted(int(y['task']) for _, y, _ in dl) == [0, 1]
+
+
+# --- folds, caps and train-only scalers ------------------------------------------------------------
+
+class Toy(Dataset):
+    "Labelled (x (T, 4), y, length) items with ids, targets and lengths like SpectrogramDataset; records what was read."
+    def __init__(self, n, kind='multiclass', seed=0, ids=None):
+        rng = np.random.default_rng(seed)
+        self.lengths = rng.integers(5, 12, size=n)
+        self.xs = [torch.tensor(rng.normal(size=(int(t), 4)), dtype=torch.float32) for t in self.lengths]
+        self.targets = rng.integers(0, 3, size=n) if kind == 'multiclass' else rng.uniform(size=(n, 3)).astype(np.float32)
+        self.ids = ids if ids is not None else [f'{kind}{i}' for i in range(n)]
+        self.accessed = set()
+    def __len__(self): return len(self.xs)
+    def __getitem__(self, i):
+        self.accessed.add(int(i))
+        return self.xs[i], torch.as_tensor(self.targets[i]), int(self.lengths[i])
+
+
+def test_no_id_in_both_train_and_test_of_a_fold():
+    ids = [f'clip{i // 2}' for i in range(40)]  # every clip listed twice (e.g. two crops)
+    ds = Toy(40, ids=ids)
+    folds = stratified_folds(ds.targets, n_splits=4, seed=0, groups=ids)
+    for tr, te in folds:
+        assert not {ids[i] for i in tr} & {ids[i] for i in te}
+    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(40))
+    for fold in make_folds(ds, n_splits=4, seed=0, max_per_label=5):
+        assert not set(fold.train.ids) & set(fold.test.ids)
+        assert np.bincount(fold.train.targets).max() <= 5  # the cap applies to the training side
+    reg = Toy(30, 'regression', ids=[f'r{i // 3}' for i in range(30)])
+    for fold in make_folds(reg, n_splits=3, seed=1, scale=False):
+        assert not set(fold.train.ids) & set(fold.test.ids)
+    with pytest.raises(LabkitError, match="n_splits=50"): stratified_folds(ds.targets, n_splits=50, groups=ids)
+
+
+def test_predefined_split_is_used_when_there_is_one():
+    train, test = Toy(12, seed=0), Toy(5, seed=1, ids=[f't{i}' for i in range(5)])
+    folds = make_folds(train, test, n_splits=4)
+    assert len(folds) == 1 and len(folds[0].train) == 12 and folds[0].test.ids == test.ids
+
+
+@pytest.mark.parametrize('predefined', [False, True])
+def test_scalers_never_see_test_data(predefined):
+    from labkit.features import Normalizer
+    train = Toy(24, 'regression', 0)
+    test = Toy(6, 'regression', 1, ids=[f't{i}' for i in range(6)]) if predefined else None
+    for fold in make_folds(train, test, n_splits=3, seed=0):
+        train.accessed.clear()
+        if test is not None: test.accessed.clear()
+        refit = Normalizer('band').fit(SplitView(train, fold.train.indices))
+        torch.testing.assert_close(fold.scaler.mean, refit.mean)
+        seen = set(train.accessed)
+        assert seen <= set(fold.train.indices.tolist())
+        if not predefined: assert not seen & set(fold.test.indices.tolist())
+        else: assert not test.accessed
+    train.accessed.clear()
+    folds = make_folds(train, test, n_splits=3, seed=0)
+    if predefined: assert not test.accessed  # fitting every fold's scaler touched training items only
+    x, _, n = folds[0].test[0]  # ...and the test side is transformed with the training side's statistics
+    raw = (test if predefined else train)[int(folds[0].test.indices[0])][0]
+    torch.testing.assert_close(x[:n], (raw[:n] - folds[0].scaler.mean) / folds[0].scaler.std)

@@ -2,7 +2,7 @@
 import time, warnings
 import numpy as np, pytest, soundfile as sf, torch, librosa
 import labkit.features as lf
-from labkit.data import LabkitError
+from labkit.core import LabkitError
 from labkit.features import (SR, HOP, Normalizer, SpecAugment, TorchMel, beat_sync_fused, chromagram, click_tone,
                              extract_features, extract_folder, load_audio, mel_spectrogram, reference_features)
 
@@ -194,12 +194,17 @@ def test_other_sample_rate_is_resampled(tmp_path):
     assert np.abs(a[:40] - b[:40]).mean() < 1.0  # below 8 kHz the 16 kHz copy holds the same music
 
 
-def test_cache_hit_is_instant_and_keyed_by_content(tmp_path):
+def _never(job): raise AssertionError(f"{job[0]} was extracted again instead of read from the cache")
+
+
+def test_cache_hit_reads_instead_of_extracting_and_is_keyed_by_content(tmp_path, monkeypatch):
     d, _ = _folder(tmp_path)
     first = extract_folder(d, tmp_path / "out" / "spec", n_jobs=1, progress=False)
     assert first.n_cached == 0 and (tmp_path / "out" / "spec_beat" / "10.fused.full.npy").exists()
-    t = time.perf_counter(); again = extract_folder(d, n_jobs=1, progress=False); dt = time.perf_counter() - t
-    assert again.n_cached == 2 and dt < 0.5
+    with monkeypatch.context() as m:
+        m.setattr(lf, "_extract_one", _never)
+        again = extract_folder(d, n_jobs=1, progress=False)
+    assert again.n_cached == 2
     np.testing.assert_array_equal(again.features["10"]["full"], np.load(tmp_path / "out" / "spec" / "10.fused.full.npy"))
     (d / "10.wav").rename(d / "12.wav")  # same content, new name: still cached
     assert extract_folder(d, n_jobs=1, progress=False).n_cached == 2
@@ -222,10 +227,8 @@ def _die(job):
 def test_dead_worker_raises_instead_of_hanging(tmp_path, monkeypatch):
     d, _ = _folder(tmp_path)
     monkeypatch.setattr(lf, "_extract_one", _die)  # workers are forked: they inherit the patch
-    t = time.perf_counter()
     with pytest.raises(LabkitError, match="worker process died"):
         extract_folder(d, n_jobs=2, cache=False, progress=False)
-    assert time.perf_counter() - t < 60
 
 
 def test_specaugment_masks_in_training_only():

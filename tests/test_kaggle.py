@@ -1,7 +1,8 @@
 "Kaggle: solution.txt in the competition's format, and a validator that names every problem."
 import re, warnings
 import numpy as np, pytest, torch
-from labkit.data import AFFECT, LabkitError
+from labkit.core import LabkitError
+from labkit.data import AFFECT
 from labkit.kaggle import SOLUTION_HEADER, predict_solution, solution_id, kaggle_clip_ids, validate_solution, write_solution
 from labkit.models import create_model
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest, torch
 from scipy.stats import spearmanr
 from sklearn.metrics import accuracy_score, average_precision_score, f1_score
-from labkit.data import LabkitError
+from labkit.core import LabkitError
 from labkit.metrics import (classification_metrics, classification_report_dict, classification_table, confusion,
                             mean_average_precision, mean_spearman, regression_metrics, spearman_per_target)
 

@@ -2,7 +2,8 @@
 import pytest, torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from labkit.data import LabkitError
+from labkit.core import LabkitError
+import labkit.models
 from labkit.models import (CNNBackbone, Classifier, LSTMBackbone, MultiHead, Regressor, count_parameters,
                            create_model, list_models, register_model)
 
@@ -90,7 +91,7 @@ def test_heads():
     with pytest.raises(LabkitError, match='at least one head'): MultiHead(bb, {})
 
 
-def test_registry_and_create_model():
+def test_registry_and_create_model(monkeypatch):
     assert {'lstm', 'cnn'} <= set(list_models()) and list_models('cn*') == ['cnn']
     m = create_model('lstm', input_dim=140, n_classes=10)
     assert isinstance(m, Classifier) and m.backbone.lstm.input_size == 140 and m.backbone.lstm.num_layers == 2
@@ -100,6 +101,7 @@ def test_registry_and_create_model():
     assert isinstance(create_model('lstm'), LSTMBackbone)
     assert create_model('cnn', n_classes=4, **SMALL_CNN).config == {'name': 'cnn', 'n_classes': 4, **SMALL_CNN}
 
+    monkeypatch.setattr(labkit.models, '_MODELS', dict(labkit.models._MODELS))  # the registration below is undone after the test
     @register_model
     def tiny_lstm(n_classes=None, **kw): return create_model('lstm', hidden_size=4, n_classes=n_classes, **kw)
     assert 'tiny_lstm' in list_models('tiny*') and count_parameters(create_model('tiny_lstm', input_dim=3)) < 1000

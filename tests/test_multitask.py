@@ -1,13 +1,12 @@
-"Multitask: masked per-task losses, weighting strategies in the history, seeded per-task batches, leak-free folds."
+"Multitask: masked per-task losses, weighting strategies and per-task losses in the history, train/eval phases told by the module's mode."
 import math
 import numpy as np, pytest, torch
 from torch.utils.data import DataLoader, Dataset
-from labkit.data import LabkitError, PadCollate
-from labkit.features import Normalizer
+from labkit.core import LabkitError
+from labkit.data import BucketBatchSampler, collate_padded
 from labkit.models import LSTMBackbone, MultiHead
-from labkit.train import fit
-from labkit.multitask import (WEIGHTINGS, MixedBatchSampler, MultiTaskDataset, MultiTaskLoss, Task, TaskBatchSampler,
-                              SplitView, TaskMetrics, collate_tasks, make_folds, make_weighting, stratified_folds, task_table)
+from labkit.train import evaluate, fit
+from labkit.multitask import WEIGHTINGS, MultiTaskDataset, MultiTaskLoss, Task, TaskMetrics, make_weighting, task_table
 
 F = 6
 
@@ -53,7 +52,7 @@ def test_batch_without_a_task_gives_it_no_loss_and_no_nan(strategy):
     loss_fn = MultiTaskLoss(TASKS, strategy, **kwargs)
     model = model_for(TASKS)
     only_genre_and_affect = [0, 1, 2, int(data.offsets[3]), int(data.offsets[3]) + 1]
-    x, y, lengths = collate_tasks([data[i] for i in only_genre_and_affect])
+    x, y, lengths = collate_padded([data[i] for i in only_genre_and_affect])
     assert torch.isnan(y['target'][:, 1:6]).all()  # the absent tasks' columns are NaN
     loss, logs = loss_fn(model(x, lengths), y)
     assert torch.isfinite(loss)
@@ -84,80 +83,11 @@ def test_dataset_rejects_mismatched_sources():
     with pytest.raises(LabkitError, match='needs 3'): bad[0]
 
 
-def test_sampler_batches_differ_between_epochs_and_repeat_for_the_same_seed():
-    data = MultiTaskDataset(four_datasets(), TASKS)
-    a, b = TaskBatchSampler(data.task_ids, batch_size=3, seed=7), TaskBatchSampler(data.task_ids, batch_size=3, seed=7)
-    a0, a1 = list(a), list(a)  # two passes = two epochs
-    assert a0 != a1
-    assert {tuple(sorted(x)) for x in a0} != {tuple(sorted(x)) for x in a1}  # re-drawn, not just reordered
-    assert (list(b), list(b)) == (a0, a1)
-    b.set_epoch(1); assert list(b) == a1
-    assert TaskBatchSampler(data.task_ids, batch_size=3, seed=8).batches(0) != a0
-    for batches in (a0, a1):
-        assert sorted(i for x in batches for i in x) == list(range(len(data)))
-        assert all(len(set(data.task_ids[x])) == 1 for x in batches)
-    assert len({int(data.task_ids[x[0]]) for x in a0[:6]}) > 1  # tasks interleave at random
-    dl = DataLoader(data, batch_sampler=TaskBatchSampler(data.task_ids, batch_size=3, seed=7), collate_fn=collate_tasks)
-    assert [y['task'].tolist() for _, y, _ in dl] == [data.task_ids[x].tolist() for x in a0]
-
-
-def test_mixed_sampler_is_seeded_and_reshuffles():
-    m = MixedBatchSampler(20, batch_size=4, seed=1)
-    e0, e1 = list(m), list(m)
-    assert e0 != e1 and len(e0) == len(m) == 5
-    assert MixedBatchSampler(20, batch_size=4, seed=1).batches(1) == e1
-    assert sorted(i for x in e0 for i in x) == list(range(20))
-    assert len(MixedBatchSampler(22, batch_size=4, drop_last=True)) == 5
-
-
-def test_no_id_in_both_train_and_test_of_a_fold():
-    ids = [f'clip{i // 2}' for i in range(40)]  # every clip listed twice (e.g. two crops)
-    ds = Toy(40, 'multiclass', ids=ids)
-    folds = stratified_folds(ds.targets, n_splits=4, seed=0, groups=ids)
-    for tr, te in folds:
-        assert not {ids[i] for i in tr} & {ids[i] for i in te}
-    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(40))
-    for fold in make_folds(ds, n_splits=4, seed=0, max_per_label=5):
-        assert not set(fold.train.ids) & set(fold.test.ids)
-        assert np.bincount(fold.train.targets).max() <= 5  # the cap applies to the training side
-    reg = Toy(30, 'regression', ids=[f'r{i // 3}' for i in range(30)])
-    for fold in make_folds(reg, n_splits=3, seed=1, scale=False):
-        assert not set(fold.train.ids) & set(fold.test.ids)
-
-
-def test_predefined_split_is_used_when_there_is_one():
-    train, test = Toy(12, 'multiclass', 0), Toy(5, 'multiclass', 1, ids=[f't{i}' for i in range(5)])
-    folds = make_folds(train, test, n_splits=4)
-    assert len(folds) == 1 and len(folds[0].train) == 12 and folds[0].test.ids == test.ids
-
-
-@pytest.mark.parametrize('predefined', [False, True])
-def test_scalers_never_see_test_data(predefined):
-    train = Toy(24, 'regression', 0)
-    test = Toy(6, 'regression', 1, ids=[f't{i}' for i in range(6)]) if predefined else None
-    for fold in make_folds(train, test, n_splits=3, seed=0):
-        train.accessed.clear()
-        if test is not None: test.accessed.clear()
-        refit = Normalizer('band').fit(SplitView(train, fold.train.indices))
-        torch.testing.assert_close(fold.scaler.mean, refit.mean)
-        seen = set(train.accessed)
-        assert seen <= set(fold.train.indices.tolist())
-        if not predefined: assert not seen & set(fold.test.indices.tolist())
-        else: assert not test.accessed
-    train.accessed.clear()
-    folds = make_folds(train, test, n_splits=3, seed=0)
-    # fitting every fold's scaler touched training items only
-    if predefined: assert not test.accessed
-    x, _, n = folds[0].test[0]  # ...and the test side is transformed with the training side's statistics
-    raw = (test if predefined else train)[int(folds[0].test.indices[0])][0]
-    torch.testing.assert_close(x[:n], (raw[:n] - folds[0].scaler.mean) / folds[0].scaler.std)
-
-
 def test_weights_and_task_losses_per_epoch_are_in_the_history():
     data = MultiTaskDataset({'genre': Toy(12, 'multiclass', 0), 'affect': Toy(8, 'regression', 1)}, [TASKS[0], TASKS[3]])
     tasks = data.tasks
-    dl = DataLoader(data, batch_sampler=TaskBatchSampler(data.task_ids, 4, seed=0), collate_fn=collate_tasks)
-    val = DataLoader(data, batch_size=32, collate_fn=collate_tasks)
+    dl = DataLoader(data, batch_sampler=BucketBatchSampler(data.lengths, 4, seed=0, groups=data.task_ids), collate_fn=collate_padded)
+    val = DataLoader(data, batch_size=32, collate_fn=collate_padded)
     loss_fn = MultiTaskLoss(tasks, 'dwa')
     h = fit(model_for(tasks), dl, val, loss_fn=loss_fn, metric_fn=TaskMetrics(tasks), epochs=3, lr=1e-2,
             progress=False, device='cpu')
@@ -171,21 +101,34 @@ def test_weights_and_task_losses_per_epoch_are_in_the_history():
     assert table.shape[0] == 6 and {'train_loss', 'val_loss', 'weight'} <= set(table.columns)
     # the logged per-task validation loss is the exact mean over that task's own samples
     model = model_for(tasks, seed=1).eval()
-    fresh = MultiTaskLoss(tasks)
-    x, y, n = collate_tasks([data[i] for i in range(len(data))])
+    fresh = MultiTaskLoss(tasks).eval()
+    x, y, n = collate_padded([data[i] for i in range(len(data))])
     with torch.no_grad():
         direct = {t: l.item() for t, (l, _) in fresh.task_losses(model(x, n), y).items()}
         fresh(model(x, n), y)
-    record = {}
-    fresh.on_epoch_end([record])
-    assert math.isclose(record['val_loss_affect'], direct['affect'], rel_tol=1e-5)
-    assert math.isclose(record['val_loss_genre'], direct['genre'], rel_tol=1e-5)
+    terms = fresh.on_epoch_end()  # returned for fit to log, then a new epoch starts
+    assert math.isclose(terms['val_loss_affect'], direct['affect'], rel_tol=1e-5)
+    assert math.isclose(terms['val_loss_genre'], direct['genre'], rel_tol=1e-5)
+    assert fresh.on_epoch_end() == {}
+
+
+def test_evaluate_counts_a_validation_pass_whatever_the_grad_mode():
+    tasks = [TASKS[0], TASKS[3]]
+    data = MultiTaskDataset({'genre': Toy(6, 'multiclass', 0), 'affect': Toy(5, 'regression', 1)}, tasks)
+    dl = DataLoader(data, batch_size=4, collate_fn=collate_padded)
+    for strategy in ('equal', 'dwa'):
+        loss_fn = MultiTaskLoss(tasks, strategy)  # a new module is in training mode
+        with torch.enable_grad(): evaluate(model_for(tasks), dl, loss_fn, device='cpu')
+        assert not loss_fn.training
+        terms = loss_fn.on_epoch_end()
+        assert set(terms) == {'val_loss_genre', 'val_loss_affect'}  # nothing counted as training
+        if strategy == 'dwa': assert torch.isnan(loss_fn.weighting.epoch_losses).all()  # DWA learns from training passes only
 
 
 def test_uncertainty_log_variances_are_trained_by_fit():
     tasks = [Task('a', 'regression'), Task('b', 'regression')]
     ds = Toy(16, 'regression', n_out=2)
-    dl = DataLoader(ds, batch_size=4, collate_fn=PadCollate())  # targets (B, 2): one column per task
+    dl = DataLoader(ds, batch_size=4, collate_fn=collate_padded)  # targets (B, 2): one column per task
     loss_fn = MultiTaskLoss(tasks, 'uncertainty')
     h = fit(model_for(tasks), dl, loss_fn=loss_fn, epochs=2, lr=5e-2, progress=False, device='cpu')
     assert loss_fn.weighting.log_vars.detach().abs().sum() > 0

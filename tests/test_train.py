@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest, torch
 from torch import nn
-from labkit.data import LabkitError, SpectrogramDataset
+from labkit.core import LabkitError
+from labkit.data import SpectrogramDataset
 from labkit.models import create_model
 from labkit.train import (History, evaluate, fit, get_device, load_checkpoint, load_model, make_loader, predict,
                           progress_mode, seed_everything)
@@ -37,7 +38,9 @@ class WeightedMSE(nn.Module):
     def forward(self, out, y):
         per = ((out - y) ** 2).mean(0)
         return (per * torch.exp(-self.log_w)).sum() + self.log_w.sum(), {'a': per[0].item(), 'b': per[1].item()}
-    def on_epoch_end(self, history): self.epochs_seen += 1
+    def on_epoch_end(self):
+        self.epochs_seen += 1
+        return {'epochs_seen': int(self.epochs_seen)}
 
 
 def run(out_dir, epochs=6, interrupt_after=None, resume=False, bucket=True):
@@ -70,7 +73,7 @@ def test_resume_after_interruption_is_exact(tmp_path, bucket):
     model, loss_fn, h = run(tmp_path / 'cut', resume=True, bucket=bucket)
     assert no_time(h) == no_time(ref_h) and len(h) == 6
     assert_same_weights(model, ref_model); assert_same_weights(loss_fn, ref_loss)
-    assert int(loss_fn.epochs_seen) == 6 and h['lr'] == [3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4]
+    assert int(loss_fn.epochs_seen) == 6 and h['epochs_seen'] == [1, 2, 3, 4, 5, 6] and h['lr'] == [3e-3, 3e-3, 1.5e-3, 1.5e-3, 7.5e-4, 7.5e-4]
     assert {'train_a', 'train_b', 'val_a', 'val_b'} <= set(h[0])
     # a finished run resumed again does no more work
     model2, _, h2 = run(tmp_path / 'cut', resume=True, bucket=bucket)

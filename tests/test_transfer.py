@@ -2,7 +2,8 @@
 import pytest, torch
 from torch import nn
 from torch.utils.data import DataLoader
-from labkit.data import LabkitError, PadCollate
+from labkit.core import LabkitError
+from labkit.data import PadCollate
 from labkit.models import CNNBackbone, Classifier, LSTMBackbone, Regressor
 from labkit.train import fit, seed_everything
 from labkit.transfer import conv_layers, freeze, load_backbone, param_counts, param_groups, read_state_dict, unfreeze

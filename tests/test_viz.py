@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from labkit.data import CLASS_MAPPING, N_CHROMA, N_FUSED, N_MELS, LabkitError, SpectrogramDataset
+from labkit.core import LabkitError
+from labkit.data import CLASS_MAPPING, N_CHROMA, N_FUSED, N_MELS, SpectrogramDataset
 from labkit import viz
 
 CLASSES = sorted({c for c in CLASS_MAPPING.values() if c})
