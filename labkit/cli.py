@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 
-from .data import LabkitError
+from .core import LabkitError
 
 # %% auto #0
 __all__ = ['build_parser', 'data_info', 'main']
@@ -75,16 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
 def data_info(
     data_dir:str|Path|None=None, # data root; None reads $LABKIT_DATA
 ) -> str:
-    "A short table of what each dataset folder holds."
-    from labkit.data import FOLDERS, find_data_root, index_files
-    root = find_data_root(data_dir)
+    "A short table of what each dataset folder holds, and the genre labels found against the lab's class mapping."
+    import os
+    from labkit.core import _path_kind, data_root
+    from labkit.data import FOLDERS, index_files
+    from labkit.labs import label_coverage
+    if data_dir is None and not os.environ.get("LABKIT_DATA"):
+        raise LabkitError("No data folder given: pass one (labkit data info DIR) or set LABKIT_DATA. "
+                          "`labkit data synth` prints where the embedded corpus is.")
+    root = data_root(data_dir)
     lines = [f"{root}", f"{'dataset':32} {'train':>6} {'test':>6}  labels"]
     for folder in FOLDERS.values():
         d = root / folder
-        if not d.is_dir(): lines.append(f"{folder:32} missing"); continue
-        n = {s: len(index_files(d / s)) if (d / s).is_dir() else 0 for s in ("train", "test")}
+        if _path_kind(d) != "dir": lines.append(f"{folder:32} missing"); continue
+        n = {s: len(index_files(d / s)) if _path_kind(d / s) == "dir" else 0 for s in ("train", "test")}
         labels = ", ".join(sorted(p.name for p in d.glob("*_labels.txt")))
         lines.append(f"{folder:32} {n['train']:>6} {n['test']:>6}  {labels}")
+    if _path_kind(root / FOLDERS["genre"] / "train_labels.txt") == "file":
+        cov = label_coverage(root)
+        lines.append(f"genre labels in train ({len(cov['labels'])}): " + ", ".join(f"{g} {n}" for g, n in cov["labels"].items()))
+        if cov["unknown"]:
+            lines.append(f"the lab's class mapping does not know {len(cov['unknown'])} of them ({', '.join(cov['unknown'][:8])}"
+                         f"{', ...' if len(cov['unknown']) > 8 else ''}): run the labs with -p class_mapping=none "
+                         "(the raw labels) or -p class_mapping=FILE.json (your own mapping)")
+        else: lines.append(f"the lab's class mapping covers them all: {len(cov['classes'])} classes after mapping")
     return "\n".join(lines)
 
 def main(argv:list[str]|None=None) -> int:

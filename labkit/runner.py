@@ -8,7 +8,7 @@ import ast, base64, contextlib, difflib, json, math, os, platform, secrets, sign
 from pathlib import Path
 
 from tqdm.auto import tqdm
-from .data import LabkitError
+from .core import LabkitError, data_root
 
 # %% auto #0
 __all__ = ['TIME_LIMITS', 'default_labs_dir', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters', 'RunLock',
@@ -103,7 +103,7 @@ def check_parameters(
         get_device(params["device"])
     return {lab: {k: v for k, v in params.items() if k in declared[lab]} for lab in labs}
 
-# %% ../nbs/10_runner.ipynb #cd042d97
+# %% ../nbs/10_runner.ipynb #88814472
 class RunLock:
     "An exclusive lock on a run folder, held by one process at a time; a second taker gets an error naming the holder."
     def __init__(self,
@@ -140,7 +140,7 @@ class RunLock:
         with contextlib.suppress(OSError): self.path.unlink()
         os.close(self._fd); self._fd = None
 
-# %% ../nbs/10_runner.ipynb #c496560c
+# %% ../nbs/10_runner.ipynb #3de73344
 def _descendants(pid:int) -> list[int]:
     "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
     parents = {}
@@ -304,7 +304,14 @@ def write_summary(
     md += [f"| {r['name']} | {r['status']} | {r['seconds']:.0f} |" for r in results]
     md += ["", "## Metrics", "", "| lab | metric | value |", "|---|---|---|"]
     for r in results:
-        md += [f"| {r['name']} | {k} | {_fmt(v)} |" for k, v in flatten_metrics(r.get("metrics") or {}).items()]
+        md += [f"| {r['name']} | {k} | {_fmt(v)} |" for k, v in flatten_metrics(r.get("metrics") or {}).items()
+               if not isinstance(v, list)]
+    vs = [(r["name"], v) for r in results for v in (r.get("metrics") or {}).get("vs_baseline", [])]
+    if vs:
+        md += ["", "## Deep models against the pooled linear baseline", "",
+               "| lab | model | metric | model's score | baseline | difference |", "|---|---|---|---|---|---|"]
+        md += [f"| {name} | {v['model']} | {v['metric']} | {_fmt(v['value'])} | {_fmt(v['baseline'])} | "
+               f"{_fmt(v['value'] - v['baseline'])} |" for name, v in vs]
     failed = [r for r in results if r["status"] not in ("ok", "not run")]
     if failed:
         md += ["", "## Failures", ""] + [f"- **{r['name']}** ({r['status']}): {r['error']} (log: {r.get('log')})" for r in failed]
@@ -327,7 +334,6 @@ def run_labs(
     timeout:float|None|str="auto", # seconds one lab may run; 'auto' from the preset; None: no limit
 ) -> list[dict]:
     "Run the labs with papermill into `out`; returns one result dict per lab."
-    from labkit.data import find_data_root
     if preset not in TIME_LIMITS: raise LabkitError(f"preset={preset!r} is not known; use one of {list(TIME_LIMITS)}.")
     labs = list_labs(labs_dir, only)
     params = dict(params or {})
@@ -343,7 +349,7 @@ def run_labs(
     out = Path(out).expanduser().absolute()  # labs run in their own folder: pass absolute paths
     if out.exists() and not out.is_dir():
         raise LabkitError(f"--out {out} is a file; give a folder for the run (it is created if missing).")
-    if data_dir is not None: data_dir = find_data_root(data_dir).absolute()
+    if data_dir is not None: data_dir = data_root(data_dir).absolute()
     with RunLock(out, f"labkit lab into {out}"):
         _keep_previous_run(out)
         if data_dir is None:
