@@ -1,5 +1,7 @@
 from configparser import ConfigParser
-import setuptools, shlex
+from pathlib import Path
+import setuptools, shlex, shutil
+from setuptools.command.build_py import build_py
 
 cfg = ConfigParser(delimiters=['='])
 cfg.read('settings.ini', encoding='utf-8')
@@ -13,7 +15,16 @@ requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split(',') if s.strip()]
 
+class build_py_with_labs(build_py):
+    "Also ship the lab notebooks of nbs/labs inside the package (labkit/_labs), so `labkit lab` runs from a wheel."
+    def run(self):
+        super().run()
+        dst = Path(self.build_lib) / 'labkit' / '_labs'
+        dst.mkdir(parents=True, exist_ok=True)
+        for nb in sorted(Path('nbs/labs').glob('[0-9][0-9]_*.ipynb')): shutil.copy2(nb, dst / nb.name)
+
 setuptools.setup(
+    cmdclass={'build_py': build_py_with_labs},
     name=cfg['lib_name'],
     version=cfg['version'],
     license=lic[0],

@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--lab-timeout", type=_seconds, default="auto", metavar="SECONDS",
                      help="stop a lab that runs longer (default auto: 30 min tiny, 90 min small, 12 h full or real data)")
 
+    labs = sub.add_parser("labs", help="list the lab notebooks or copy them into a folder",
+                          description="The lab notebooks that come with labkit: list them, or copy them into a folder to "
+                                      "open in Jupyter (works from a plain pip install too).")
+    lsub = labs.add_subparsers(dest="labs_command", required=True, metavar="ACTION")
+    lsub.add_parser("list", help="list the labs and where they are")
+    cp = lsub.add_parser("copy", help="copy the lab notebooks into a folder", description="Copy the lab notebooks into DIR. "
+                         "A notebook already there is never replaced unless --force.")
+    cp.add_argument("dir", help="folder to copy into (created if missing)")
+    cp.add_argument("--only", default=None, help="comma-separated lab numbers, e.g. 1,2")
+    cp.add_argument("--force", action="store_true", help="replace notebooks that already exist in DIR")
+
     bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
                            description="Run bench/bench_*.py (each compares labkit with a reference in the same run).")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look")
@@ -116,6 +127,12 @@ def main(argv:list[str]|None=None) -> int:
                                params=dict(parse_param(p) for p in args.param), labs_dir=args.labs,
                                cell_timeout=args.cell_timeout, timeout=args.lab_timeout)
             return 0 if all(r["status"] == "ok" for r in results) else 1
+        elif args.command == "labs":
+            from labkit.runner import copy_labs, list_labs
+            if args.labs_command == "list":
+                for p in list_labs(): print(p)
+            else:
+                for p in copy_labs(args.dir, only=_only(args.only), force=args.force): print(p)
         elif args.command == "bench":
             from labkit.runner import run_benchmarks
             only = args.only.split(",") if args.only else None

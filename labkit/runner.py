@@ -11,13 +11,36 @@ from tqdm.auto import tqdm
 from .core import LabkitError, data_root
 
 # %% auto #0
-__all__ = ['TIME_LIMITS', 'default_labs_dir', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters', 'RunLock',
-           'execute_notebook', 'save_figures', 'flatten_metrics', 'write_summary', 'run_labs', 'run_benchmarks']
+__all__ = ['TIME_LIMITS', 'default_labs_dir', 'copy_labs', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters',
+           'RunLock', 'execute_notebook', 'save_figures', 'flatten_metrics', 'write_summary', 'run_labs',
+           'run_benchmarks']
 
 # %% ../nbs/10_runner.ipynb #ce316215
 def default_labs_dir() -> Path:
-    "The `nbs/labs` folder of the labkit checkout this package was installed from."
-    return Path(__file__).resolve().parents[1] / "nbs" / "labs"
+    "The lab notebooks: `nbs/labs` of the checkout labkit runs from, else the copy inside the installed package."
+    here = Path(__file__).resolve().parent
+    for d in (here.parent / "nbs" / "labs", here / "_labs"):
+        if d.is_dir() and any(d.glob("[0-9][0-9]_*.ipynb")): return d
+    raise LabkitError(f"No lab notebooks next to {here}: this labkit was installed without them. Reinstall it from a "
+                      "wheel or a checkout, or pass labs_dir= (--labs) pointing at a folder of lab notebooks.")
+
+def copy_labs(
+    dest:str|Path, # folder to write the lab notebooks into (created if missing)
+    only:list[int]|None=None, # lab numbers; None copies all
+    force:bool=False, # replace notebooks that already exist there
+    labs_dir:str|Path|None=None, # where the labs are; None is `default_labs_dir()`
+) -> list[Path]:
+    "Copy the lab notebooks into `dest` for a student to open; an existing notebook is never replaced unless `force`."
+    import shutil
+    dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir(): raise LabkitError(f"{dest} is a file; give a folder to copy the labs into.")
+    labs = list_labs(labs_dir, only)
+    clash = [dest / p.name for p in labs if (dest / p.name).exists()]
+    if clash and not force:
+        raise LabkitError(f"{clash[0]} already exists (and {len(clash) - 1} more): your copy may hold your work. "
+                          "Copy into another folder, or pass --force to replace them.")
+    dest.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(p, dest / p.name)) for p in labs]
 
 def list_labs(
     labs_dir:str|Path|None=None, # folder of lab notebooks; None is `default_labs_dir()`
@@ -103,7 +126,7 @@ def check_parameters(
         get_device(params["device"])
     return {lab: {k: v for k, v in params.items() if k in declared[lab]} for lab in labs}
 
-# %% ../nbs/10_runner.ipynb #88814472
+# %% ../nbs/10_runner.ipynb #6c31bd49
 class RunLock:
     "An exclusive lock on a run folder, held by one process at a time; a second taker gets an error naming the holder."
     def __init__(self,
@@ -140,7 +163,7 @@ class RunLock:
         with contextlib.suppress(OSError): self.path.unlink()
         os.close(self._fd); self._fd = None
 
-# %% ../nbs/10_runner.ipynb #3de73344
+# %% ../nbs/10_runner.ipynb #0bf2975a
 def _descendants(pid:int) -> list[int]:
     "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
     parents = {}
@@ -354,7 +377,9 @@ def run_labs(
         _keep_previous_run(out)
         if data_dir is None:
             from labkit.synth import make_corpus
-            print(f"embedded corpus (preset {preset}): {make_corpus(preset)}", flush=True)
+            tty = sys.stdout.isatty()        # a batch log gets lines, not a stream of progress-bar updates
+            if not tty: print(f"embedded corpus (preset {preset}): finding or building it ...", flush=True)
+            print(f"embedded corpus (preset {preset}): {make_corpus(preset, progress=tty)}", flush=True)
         results = [dict(name=lab.stem, status="not run", seconds=0.0, metrics={}, error=None) for lab in labs]
         try:
             for k, lab in enumerate(labs):

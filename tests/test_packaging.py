@@ -1,0 +1,35 @@
+"A regular (non-editable) install from a built wheel carries the labs: `labkit labs` lists and copies them, `labkit lab` runs one."
+import json, os, shutil, subprocess, sys, sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_wheel_install_runs_a_lab(tmp_path):
+    src = tmp_path / "src"                                    # build from a copy: the checkout stays untouched
+    shutil.copytree(ROOT / "labkit", src / "labkit", ignore=shutil.ignore_patterns("__pycache__", "_labs"))
+    shutil.copytree(ROOT / "nbs" / "labs", src / "nbs" / "labs", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for f in ("setup.py", "settings.ini", "pyproject.toml", "README.md", "MANIFEST.in"): shutil.copy2(ROOT / f, src / f)
+    run = lambda *cmd, **kw: subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=tmp_path, **kw)
+    r = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp_path / "dist", src)
+    assert r.returncode == 0, r.stderr
+    wheel = next((tmp_path / "dist").glob("labkit-*.whl"))
+    env = tmp_path / "env"
+    assert run(sys.executable, "-m", "venv", env).returncode == 0
+    r = run(env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel)
+    assert r.returncode == 0, r.stderr
+    # the dependencies come from this environment's site-packages, appended after the new one (labkit from the wheel wins)
+    new_site = run(env / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
+    Path(new_site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    from labkit.core import cache_dir
+    environ = {**os.environ, "LABKIT_CACHE": str(cache_dir()), "PATH": f"{env / 'bin'}:{os.environ['PATH']}"}
+    where = run(env / "bin" / "python", "-c", "import labkit; print(labkit.__file__)", env=environ).stdout
+    assert where.startswith(new_site), where                   # the wheel's labkit, not the checkout's
+    listed = run(env / "bin" / "labkit", "labs", "list", env=environ).stdout.split()
+    assert listed and all(p.startswith(new_site) and "_labs" in p for p in listed)
+    copied = run(env / "bin" / "labkit", "labs", "copy", tmp_path / "mine", "--only", "1", env=environ)
+    assert copied.returncode == 0 and (tmp_path / "mine" / "01_explore.ipynb").exists()
+    lab = run(env / "bin" / "labkit", "lab", "--only", "1", "--preset", "tiny", "--out", tmp_path / "run", env=environ)
+    assert lab.returncode == 0, lab.stdout + lab.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary[0]["status"] == "ok" and summary[0]["metrics"]["n_classes"] == 10
