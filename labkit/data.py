@@ -554,7 +554,7 @@ class SpectrogramDataset(Dataset):
         self.n_dropped = sum(self.dropped.values())
         self._cache = None
         if in_memory:
-            self._cache = [read_spectrogram(f, feature) for f in tqdm(self.files, desc=f"loading {self.folder.name}/{split}", leave=False)]
+            self._cache = [read_spectrogram(f, feature) for f in tqdm(self.files, desc=f"loading {self.folder.name}/{split}", leave=False, disable=not verbose)]
         if verbose: print(self.summary())
 
     def summary(self) -> str:

@@ -13,7 +13,7 @@ from .data import AFFECT, CLASS_MAPPING, FOLDERS, SpectrogramDataset, dataset_di
 
 # %% auto #0
 __all__ = ['FEATURE_SETS', 'LAB_OUTPUTS', 'lab_class_mapping', 'label_coverage', 'parse_feature_set', 'load_split', 'has_affect',
-           'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics', 'genre_cnn']
+           'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics', 'lab_out_dir', 'genre_cnn']
 
 # %% ../nbs/17_labs.ipynb #b72c0732
 def lab_class_mapping(
@@ -168,6 +168,18 @@ def lab_metrics(
     m = json.loads(path.read_text())
     return None if "skipped" in m else m
 
+def lab_out_dir(
+    out_dir:str|Path|None, # the lab's out_dir parameter; None: the default place
+    lab:str, # the lab's name, e.g. '02_lstm_genre'
+) -> Path:
+    "A lab's output folder, created: `out_dir`, or `runs/default/<lab>` of the labkit checkout (else of the current folder)."
+    from labkit.core import _checkout_root
+    if out_dir is None: out_dir = (_checkout_root() or Path.cwd()) / "runs" / "default" / lab
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir(): raise LabkitError(f"out_dir {out} is a file; give a folder for the lab's results.")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
 # %% ../nbs/17_labs.ipynb #01860257
 def genre_cnn(
     out_dir:str|Path, # this lab's out_dir; a CNN trained here goes to out_dir/genre_cnn
@@ -198,5 +210,5 @@ def genre_cnn(
     fit(create_model("cnn", n_classes=len(genre.classes)), make_loader(Subset(genre, tr), batch_size=batch_size, seed=seed),
         make_loader(Subset(genre, va), batch_size=batch_size, shuffle=False), loss_fn=nn.CrossEntropyLoss(),
         epochs=epochs, lr=lr, patience=patience, device=device, metric_fn=classification_metrics,
-        out_dir=out, overwrite=True, seed=seed, progress=False)
+        out_dir=out, overwrite=True, seed=seed)
     return out / "best.pt"

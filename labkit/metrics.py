@@ -63,13 +63,13 @@ def classification_table(
     y_pred, # predicted class indices (N,) or scores (N, C)
     classes:list|None=None, # class names in index order
     digits:int=3, # rounding of the scores
-)->pd.DataFrame: # rows: classes, accuracy, macro/micro/weighted avg; columns: precision, recall, f1-score, support
-    "`classification_report_dict` as a DataFrame."
+)->pd.DataFrame: # rows: classes, then 'accuracy (micro avg)', 'macro avg', 'weighted avg'; columns: precision, recall, f1-score, support
+    "`classification_report_dict` as a DataFrame with no empty cells."
     rep = classification_report_dict(y_true, y_pred, classes)
-    acc, n = rep.pop('accuracy'), len(_as_numpy(y_true))
+    rep.pop('accuracy')
     rows = {k: v for k, v in rep.items() if not k.endswith('avg')}
-    rows['accuracy'] = {'precision': np.nan, 'recall': np.nan, 'f1-score': acc, 'support': n}
-    rows.update({k: v for k, v in rep.items() if k.endswith('avg')})
+    rows['accuracy (micro avg)'] = rep['micro avg']     # one label per clip: micro precision = recall = F1 = accuracy
+    rows.update({k: rep[k] for k in ('macro avg', 'weighted avg')})
     df = pd.DataFrame.from_dict(rows, orient='index')[['precision', 'recall', 'f1-score', 'support']]
     df['support'] = df['support'].astype(int)
     return df.round(digits)

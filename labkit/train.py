@@ -13,14 +13,14 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm.std import tqdm as text_tqdm
 from .core import LabkitError
 from .data import BucketBatchSampler, collate_padded
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'seed_everything', 'make_generator', 'seed_worker', 'get_device', 'make_loader', 'to_device', 'History',
            'loader_state', 'load_loader_state', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'load_model', 'progress_mode', 'evaluate', 'predict', 'fit']
+           'load_model', 'progress_mode', 'LiveLine', 'evaluate', 'predict', 'fit']
 
 # %% ../nbs/05_train.ipynb #a8d2e5b1
 def _is_int(v)->bool:
@@ -526,13 +526,64 @@ def progress_mode(
     if env: raise LabkitError(f"the environment variable LABKIT_PROGRESS={env!r} is not valid; expected 'bar', 'line' or 'none' (or unset it).")
     return 'bar' if _interactive() else 'line'
 
-def _fmt(record:dict, epoch:bool=True)->str:
-    "One short line for an epoch's record."
-    parts = [f"epoch {record['epoch']:>3}"] if epoch else []
+def _fmt(record:dict, epochs:int|None=None)->str:
+    "One compact line for an epoch's record: losses, validation metrics, learning rate and time."
+    width = len(str(epochs)) if epochs else 3
+    parts = [f"epoch {record['epoch']:>{width}}" + (f"/{epochs}" if epochs else "")]
     for k, v in record.items():
         if k in ('epoch', 'time', 'lr'): continue
         parts.append(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}")
-    return '  '.join(parts + [f"lr {record['lr']:.2g}", f"{record['time']:.1f}s"])
+    return '  '.join(parts + [f"lr {record['lr']:.2g}", f"{record['time']:.1f} s"])
+
+def _in_kernel()->bool:
+    "True inside a Jupyter kernel (a notebook, papermill or nbclient)."
+    try: from IPython import get_ipython
+    except ImportError: return False
+    return getattr(get_ipython(), 'kernel', None) is not None
+
+class LiveLine:
+    "One line of progress redrawn in place: plain text in a notebook (saved as text), a self-clearing bar in a terminal."
+    def __init__(self,
+        total:int|None, # steps expected (None: unknown)
+        desc:str='', # what is counted, e.g. 'epoch 3/12'
+        unit:str='batch', # name of a step
+    ):
+        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self.t0 = self.shown = time.perf_counter()
+        self.handle, self.bar = None, None
+        if _in_kernel():
+            from IPython.display import display
+            self.handle = display({'text/plain': self.text()}, raw=True, display_id=True)
+        else: self.bar = text_tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+
+    def text(self)->str:
+        "The line as it reads now."
+        return text_tqdm.format_meter(self.n, self.total, time.perf_counter() - self.t0, ncols=90, prefix=self.desc, unit=self.unit)
+
+    def _show(self, text:str):
+        if self.handle is not None: self.handle.update({'text/plain': text}, raw=True)
+        self.shown = time.perf_counter()
+
+    def update(self, n:int=1):
+        "Count `n` more steps; the notebook line is redrawn at most four times a second."
+        self.n += n
+        if self.bar is not None: self.bar.update(n)
+        elif time.perf_counter() - self.shown > 0.25 or self.n == self.total: self._show(self.text())
+
+    def reset(self, total:int|None, desc:str):
+        "Start counting again, e.g. for the next epoch."
+        self.total, self.desc, self.n, self.t0 = total, desc, 0, time.perf_counter()
+        if self.bar is not None: self.bar.reset(total=total); self.bar.set_description(desc)
+        else: self._show(self.text())
+
+    def write(self, line:str):
+        "Print a line that stays (above the bar in a terminal)."
+        text_tqdm.write(line, file=sys.stdout) if self.bar is not None else print(line, flush=True)
+
+    def close(self, text:str|None=None):
+        "End the live line; in a notebook it keeps `text` (or its last state)."
+        if self.bar is not None: self.bar.close()
+        else: self._show(text or self.text())
 
 # %% ../nbs/05_train.ipynb #df859251
 def _split_loss(res):
@@ -845,13 +896,16 @@ def fit(
         history, start, best, bad, stopped = _resume_state(ckpt_path, model, optimizer, scheduler, loss_fn, device, (train_dl, val_dl))
         if mode != 'none': print(f"resumed from {ckpt_path} after epoch {start}")
     n_batches = _len_or_none(train_dl)
-    # one bar per epoch; when overfitting a batch, one bar over the epochs instead
-    epoch_bar = tqdm(total=epochs - start, desc='overfit', unit='epoch', leave=True) if mode == 'bar' and overfit_batch else None
+    live = LiveLine(epochs - start if overfit_batch else n_batches, 'overfitting' if overfit_batch else '',
+                    'epoch' if overfit_batch else 'batch') if mode == 'bar' else None
+    say = live.write if live is not None else (lambda line: print(line, flush=True))
+    t_start = time.perf_counter()
     for epoch in range(start, epochs if not stopped else start):
         t0, lr_now = time.perf_counter(), optimizer.param_groups[0]['lr']
         _set_epoch(train_dl, epoch)
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{epochs}", unit='batch', leave=True) if mode == 'bar' and not overfit_batch else None
-        train_loss, train_terms = _train_epoch(model, train_dl, loss_fn, optimizer, device, grad_clip, bar)
+        if live is not None and not overfit_batch: live.reset(n_batches, f"epoch {epoch + 1}/{epochs}")
+        train_loss, train_terms = _train_epoch(model, train_dl, loss_fn, optimizer, device, grad_clip,
+                                               None if overfit_batch else live)
         record = {'epoch': epoch + 1, 'train_loss': train_loss, **{f'train_{k}': v for k, v in train_terms.items()}}
         if val_dl is not None:
             res = evaluate(model, val_dl, loss_fn, device, metric_fn=metric_fn)
@@ -871,15 +925,17 @@ def fit(
         if out_dir is not None:
             _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
                         epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)
-        if bar is not None: bar.set_postfix_str(_fmt(history[-1], epoch=False)); bar.close()
-        elif epoch_bar is not None: epoch_bar.update(1); epoch_bar.set_postfix(train_loss=f"{train_loss:.4f}")
-        elif mode == 'line' and (not overfit_batch or (epoch + 1) % max(1, epochs // 10) == 0 or epoch + 1 == epochs):
-            print(_fmt(history[-1]), flush=True)
+        if live is not None and overfit_batch: live.update(1)
+        if mode != 'none' and (not overfit_batch or (epoch + 1) % max(1, epochs // 10) == 0 or epoch + 1 == epochs):
+            say(_fmt(history[-1], epochs))
         try:
             for cb in callbacks or (): cb(history)
         except StopIteration: stopped = True
         if stopped:
-            if mode != 'none': print(f"stopped after epoch {epoch + 1} (no better loss for {bad} epoch(s); best {best:.4f})")
+            if mode != 'none': say(f"stopped after epoch {epoch + 1} (no better loss for {bad} epoch(s); best {best:.4f})")
             break
-    if epoch_bar is not None: epoch_bar.close()
+    if live is not None:
+        which = 'val_loss' if val_dl is not None else 'train_loss'
+        live.close(f"{len(history) - start} epoch(s) in {time.perf_counter() - t_start:.0f} s; best {which} {best:.4f}"
+                   if len(history) > start else None)
     return history

@@ -28,9 +28,15 @@ def test_lab_has_one_parameters_cell_and_a_kernelspec(lab):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
+    "Every lab on the tiny preset, with fit's live progress on (as a student in Jupyter has it), so the saved notebooks can be read back."
     out = tmp_path_factory.mktemp("run")
     params = {k: v for k, v in TINY.items() if any(k in pm.inspect_notebook(str(l)) for l in LABS)}
-    results = run_labs(out, preset="tiny", params=params)
+    before = os.environ.get("LABKIT_PROGRESS")
+    os.environ["LABKIT_PROGRESS"] = "bar"
+    try: results = run_labs(out, preset="tiny", params=params)
+    finally:
+        if before is None: os.environ.pop("LABKIT_PROGRESS")
+        else: os.environ["LABKIT_PROGRESS"] = before
     return out, {r["name"]: r for r in results}
 
 
@@ -96,6 +102,19 @@ def check_09(m):
     assert 0 < m["parameters"]["AST trainable, frozen"] < m["parameters"]["AST trainable, fine-tuned"] / 100  # only the head
     assert all(s == "no positive clip" or s.startswith("every clip") for s in m["unscored"].values())
     assert m["n_patches"] > 0 and m["attention_sums_to_one"] is True and len(m["tags"]) == 14
+
+
+def check_08(m):
+    doms = m["domains"]
+    assert len(doms) >= 2 and set(m["scratch"]) == set(doms)
+    acc = lambda v: finite(v) and 0 <= v <= 1
+    for f, mat in m["transfer_matrix"].items():            # every ordered pair (source != target) has a number
+        assert all(acc(mat[s][t]) for s in doms for t in doms if s != t), (f, mat)
+    assert all(acc(v) for row in m["scratch"].values() for v in row.values())
+    assert all(acc(row["mixed label space"]) and acc(row["multitask heads"]) for row in m["mixing"].values())
+    assert any(len(depths) > 1 for depths in m["freezing"].values())  # a freezing curve was trained
+    assert all(finite(x) and x > 0 for losses in m["train_loss"].values() for x in losses)
+    assert all(-1 <= v <= 1 for v in m["mean_gain"].values()) and m["n_runs"] >= 2 * len(doms) + 2
 
 
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
@@ -190,3 +209,27 @@ def test_the_affect_labs_run_on_a_foreign_dataset_that_has_affect_labels(tmp_pat
     assert r.returncode == 0, {k: v["error"] for k, v in summary.items() if v["error"]}
     assert all(rho(v) for v in summary["04_regression"]["metrics"]["spearman"]["cnn"].values())
     assert summary["06_multitask"]["metrics"]["solution"]["rows"] == sum(n[1] for n in FOREIGN.values())
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_a_reopened_lab_shows_its_results_as_text(tiny_run, lab):
+    "What a notebook saved by papermill shows when reopened next week, with or without a kernel."
+    out, _ = tiny_run
+    nb = nbformat.read(out / lab.name, as_version=4)
+    text = []
+    for cell in nb.cells:
+        outputs = cell.get("outputs", [])
+        assert len(outputs) <= 50, f"{lab.stem}: a cell has {len(outputs)} outputs; JupyterLab hides those past 50"
+        for o in outputs:
+            data = o.get("data", {})
+            assert WIDGET not in data or "image/png" in data, f"{lab.stem}: a widget view with nothing to show without its kernel"
+            text.append(o.get("text", "") + data.get("text/plain", "") + data.get("text/html", ""))
+            if o.get("output_type") == "execute_result":
+                assert "NaN" not in data.get("text/plain", "") + data.get("text/html", ""), f"{lab.stem}: NaN in a results table"
+    text = "\n".join(text)
+    for hist in (out / lab.stem).rglob("history.json"):     # every epoch of every model trained, as text
+        for r in json.loads(hist.read_text()):
+            if "overfit" not in hist.parts: assert f"train_loss {r['train_loss']:.4f}" in text, f"{hist}: epoch {r['epoch']} missing"

@@ -193,7 +193,9 @@ def test_progress_lines(capsys, monkeypatch):
             make_loader(items, 8, shuffle=False), loss_fn=nn.CrossEntropyLoss(), epochs=3, device='cpu', **kw)
         return capsys.readouterr().out.splitlines()
     lines = go(progress='line')
-    assert len(lines) == 3 and lines[0].startswith('epoch   1  train_loss') and 'val_loss' in lines[0]
+    assert len(lines) == 3 and lines[0].startswith('epoch 1/3  train_loss') and 'val_loss' in lines[0]
+    untimed = lambda ls: [l.rsplit('  ', 1)[0] for l in ls]
+    assert untimed(go(progress='bar')) == untimed(lines)  # the live bar goes to stderr and clears itself; the lines stay
     assert go(progress=False) == []
     monkeypatch.setenv('LABKIT_PROGRESS', 'none')
     assert progress_mode(True) == 'none' and go() == []
