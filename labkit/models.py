@@ -169,10 +169,20 @@ def register_model(fn):
     _MODELS[fn.__name__] = fn
     return fn
 
+_PROVIDERS = ('labkit.crossdomain', 'labkit.transformer')  # modules that register more models when imported
+
+def _load_providers():
+    "Import the modules that register the larger models (EfficientNet-B0, the transformers), once."
+    import importlib
+    for m in _PROVIDERS:
+        try: importlib.import_module(m)
+        except ImportError: pass          # an optional dependency missing: those models are simply not listed
+
 def list_models(
     pattern:str='*', # shell-style wildcard, e.g. '*lstm*'
 )->list: # sorted model names
     "Names of the registered models that match `pattern`."
+    _load_providers()
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
 def add_head(
@@ -194,6 +204,7 @@ def create_model(
     **kwargs, # the model's options and one of n_classes / n_targets / heads
 )->nn.Module:
     "Build the registered model `name` with `kwargs`."
+    if name not in _MODELS: _load_providers()
     if name not in _MODELS:
         raise LabkitError(f"unknown model '{name}'; available: {list_models()}. Register new ones with @register_model.")
     model = _MODELS[name](**kwargs)
