@@ -266,7 +266,7 @@ def plot_confusion_matrix(
     elif classes is not None: labels = list(classes)
     n = len(labels) if labels is not None else len(np.union1d(y_true, y_pred))
     if ax is None:
-        size = min(7.0, max(4.5, 0.5 * n + 1.5))   # fits a laptop screen up to ~20 classes; the text shrinks beyond
+        size = min(5.5, max(4.0, 0.45 * n + 1))    # fits a laptop screen (about 550 px high) however many classes
         fig, ax = plt.subplots(figsize=(size + 1, size), layout='constrained')
     disp = ConfusionMatrixDisplay.from_predictions(
         y_true, y_pred, labels=labels, display_labels=list(classes) if classes is not None else None,
