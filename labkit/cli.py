@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--only", default=None, help="comma-separated lab numbers, e.g. 1,2")
     cp.add_argument("--force", action="store_true", help="replace notebooks that already exist in DIR")
 
+    from labkit.assign import add_cli as add_assign_cli
+    add_assign_cli(sub)                        # labkit assign, labkit grade
+
     bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
                            description="Run bench/bench_*.py (each compares labkit with a reference in the same run).")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look")
@@ -127,6 +130,9 @@ def main(argv:list[str]|None=None) -> int:
                                params=dict(parse_param(p) for p in args.param), labs_dir=args.labs,
                                cell_timeout=args.cell_timeout, timeout=args.lab_timeout)
             return 0 if all(r["status"] == "ok" for r in results) else 1
+        elif args.command in ("assign", "grade"):
+            from labkit.assign import run_cli
+            return run_cli(args)
         elif args.command == "labs":
             from labkit.runner import copy_labs, list_labs
             if args.labs_command == "list":
