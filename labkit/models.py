@@ -52,8 +52,11 @@ class LSTMBackbone(nn.Module):
         bidirectional:bool=True, # also read the clip backwards
         dropout:float=0.1, # dropout between layers and on the output
         packed:bool|None=None, # True: pack_padded_sequence; False: dense exact path; None: packed except on the CPU
+        readout:str='last', # 'last': the last real step (the lab's rule); 'mean': the mean of the outputs over real steps
     ):
         super().__init__()
+        if readout not in ('last', 'mean'): raise LabkitError(f"readout={readout!r} is not known; use 'last' or 'mean'.")
+        self.readout = readout
         self.lstm = nn.LSTM(input_dim, hidden_size, num_layers, batch_first=True,
                             bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0)
         self.dropout, self.bidirectional, self.packed = nn.Dropout(dropout), bidirectional, packed
@@ -61,7 +64,13 @@ class LSTMBackbone(nn.Module):
 
     def forward(self, x, lengths=None):
         lengths, H = full_lengths(x, lengths), self.lstm.hidden_size     # (B,) on the CPU
-        if self.packed if self.packed is not None else x.device.type != 'cpu':
+        packed = self.packed if self.packed is not None else x.device.type != 'cpu'
+        if self.readout == 'mean':                                       # every real step counts the same
+            out = (pad_packed_sequence(self.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[0],
+                                       batch_first=True, total_length=x.shape[1])[0] if packed else self._dense(x, lengths))
+            mask = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]).to(out.dtype)  # (B, T)
+            return self.dropout((out * mask[..., None]).sum(1) / lengths.to(x.device)[:, None].to(out.dtype))  # (B, 2H)
+        if packed:
             _, (h_n, _) = self.lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
             last = torch.cat([h_n[-2], h_n[-1]], 1) if self.bidirectional else h_n[-1]  # (layers*dirs, B, H) -> (B, 2H)
         else:
@@ -214,9 +223,10 @@ def create_model(
 # %% ../nbs/04_models.ipynb #3e31c316
 @register_model
 def lstm(input_dim:int=128, hidden_size:int=128, num_layers:int=2, bidirectional:bool=True, dropout:float=0.1,
-         packed=None, n_classes=None, n_targets=None, heads=None):
+         packed=None, readout:str='last', n_classes=None, n_targets=None, heads=None):
     "The lab's LSTM: `LSTMBackbone` plus the chosen head."
-    return add_head(LSTMBackbone(input_dim, hidden_size, num_layers, bidirectional, dropout, packed), n_classes, n_targets, heads)
+    return add_head(LSTMBackbone(input_dim, hidden_size, num_layers, bidirectional, dropout, packed, readout),
+                    n_classes, n_targets, heads)
 
 @register_model
 def cnn(in_chans:int=1, channels:tuple=(32, 64, 128, 256), kernel_size:int=3, freq_bins:int=4, dropout:float=0.1,
