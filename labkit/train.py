@@ -20,7 +20,8 @@ from .data import BucketBatchSampler, collate_padded
 # %% auto #0
 __all__ = ['RUN_FILES', 'seed_everything', 'make_generator', 'seed_worker', 'get_device', 'make_loader', 'to_device', 'History',
            'loader_state', 'load_loader_state', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint',
-           'load_model', 'progress_mode', 'LiveLine', 'evaluate', 'predict', 'fit']
+           'load_model', 'progress_mode', 'LiveLine', 'evaluate', 'predict', 'init_distributed',
+           'DistributedBatchSampler', 'fit']
 
 # %% ../nbs/05_train.ipynb #a8d2e5b1
 def _is_int(v)->bool:
@@ -674,8 +675,8 @@ def predict(
     return evaluate(model, dl, device=device)['preds']
 
 # %% ../nbs/05_train.ipynb #6ea234eb
-def _train_epoch(model, batches, loss_fn, optimizer, device, grad_clip, bar):
-    "One pass over `batches` with gradient steps; returns (mean loss, mean extra terms)."
+def _train_epoch(model, batches, loss_fn, optimizer, device, grad_clip, bar, sync=None):
+    "One pass over `batches` with gradient steps; returns (mean loss, mean extra terms) over every process's items."
     model.train()
     if isinstance(loss_fn, nn.Module): loss_fn.train()
     total, terms, n = 0.0, {}, 0
@@ -688,11 +689,13 @@ def _train_epoch(model, batches, loss_fn, optimizer, device, grad_clip, bar):
                               "check the inputs for NaN/inf, or set grad_clip.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if sync is not None: sync()                         # several processes: average what DDP does not
         if grad_clip is not None: nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         b = len(x); n += b; total += loss.item() * b
         for k, v in parts.items(): terms[k] = terms.get(k, 0.0) + v * b
         if bar is not None: bar.update(1)
+    total, n, terms = _sum_over_processes(total, n, terms)
     if n == 0: raise LabkitError(f"train_dl gave no batches: {_NO_BATCHES}.")
     return total / n, {k: v / n for k, v in terms.items()}
 
@@ -726,6 +729,119 @@ def _make_scheduler(scheduler, optimizer):
         raise LabkitError(f"scheduler={scheduler!r} gave a {type(made).__name__}, not a scheduler; pass e.g. "
                           "scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 10, 0.5).")
     return made
+
+# %% ../nbs/05_train.ipynb #6863d297
+def _world()->tuple[int, int]:
+    "(rank, number of processes): (0, 1) unless torch.distributed is initialised."
+    import torch.distributed as dist
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+def init_distributed(
+    device='auto', # the device asked for; under a launcher CUDA becomes cuda:LOCAL_RANK
+)->tuple[int, int, torch.device]: # rank, number of processes, this process's device
+    "Join the process group a launcher such as torchrun describes (WORLD_SIZE, RANK, MASTER_ADDR) unless it is joined; one process: (0, 1, device)."
+    import atexit, torch.distributed as dist
+    dev = get_device(device)
+    local = int(os.environ.get('LOCAL_RANK', 0) or 0)
+    if int(os.environ.get('WORLD_SIZE', 1) or 1) > 1 and dist.is_available() and not dist.is_initialized():
+        if dev.type == 'mps': raise LabkitError("several processes on Apple's MPS are not supported by torch.distributed; use device='cpu'.")
+        if dev.type == 'cuda': torch.cuda.set_device(local if dev.index is None else dev.index)
+        dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
+        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+    rank, world = _world()
+    if world > 1 and dev.type == 'cuda' and dev.index is None:
+        dev = torch.device('cuda', local); torch.cuda.set_device(dev)
+    return rank, world, dev
+
+class DistributedBatchSampler(torch.utils.data.Sampler):
+    "This process's share of another batch sampler's batches: every N-th batch, the same count in every process."
+    def __init__(self,
+        batch_sampler, # yields lists of indices (BatchSampler, BucketBatchSampler, ...), the same in every process
+        rank:int, # this process
+        world:int, # number of processes
+        pad:bool=True, # repeat the first batches so the count divides (training); False: shares may differ by one
+    ):
+        self.batch_sampler, self.rank, self.world, self.pad, self.last = batch_sampler, rank, world, pad, []
+    def __iter__(self):                 # a generator, like the sampler it wraps: nothing is drawn before the first batch
+        batches = list(self.batch_sampler)
+        if self.pad and batches:
+            n = math.ceil(len(batches) / self.world) * self.world
+            batches = [batches[i % len(batches)] for i in range(n)]
+        self.last = batches[self.rank::self.world]
+        yield from self.last
+    def __len__(self):
+        n = len(self.batch_sampler)
+        return math.ceil(n / self.world) if self.pad else len(range(self.rank, n, self.world))
+
+def _shard_loader(dl, rank:int, world:int, pad:bool=True):
+    "A DataLoader over this process's share of `dl`'s batches (same dataset, collate, workers and generator)."
+    from torch.utils.data import DistributedSampler, IterableDataset
+    if dl is None or not isinstance(dl, DataLoader) or dl.batch_sampler is None or isinstance(dl.dataset, IterableDataset) \
+       or isinstance(dl.sampler, DistributedSampler) or isinstance(dl.batch_sampler, DistributedBatchSampler): return dl
+    return DataLoader(dl.dataset, batch_sampler=DistributedBatchSampler(dl.batch_sampler, rank, world, pad),
+                      collate_fn=dl.collate_fn, num_workers=dl.num_workers, worker_init_fn=dl.worker_init_fn,
+                      generator=dl.generator, pin_memory=dl.pin_memory, timeout=dl.timeout,
+                      persistent_workers=dl.persistent_workers, multiprocessing_context=dl.multiprocessing_context)
+
+def _wrap_ddp(model:nn.Module, device:torch.device)->nn.Module:
+    "The model inside DistributedDataParallel (heads unused by a batch, as in multitask, are allowed)."
+    from torch.nn.parallel import DistributedDataParallel
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None,
+                                   find_unused_parameters=hasattr(model, 'heads'))
+
+def _loss_grad_averager(loss_fn, world:int):
+    "A function averaging a loss module's gradients over the processes (DDP averages only the model's); None if it has none."
+    params = [p for p in loss_fn.parameters() if p.requires_grad] if isinstance(loss_fn, nn.Module) else []
+    if not params: return None
+    def sync():
+        for p in params:
+            if p.grad is None: p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad); p.grad /= world
+    return sync
+
+def _sum_over_processes(total:float, n:int, terms:dict)->tuple[float, int, dict]:
+    "The loss sum, item count and term sums added over every process (unchanged in one process)."
+    if _world()[1] == 1: return total, n, terms
+    keys = sorted(terms)
+    t = torch.tensor([total, n, *(terms[k] for k in keys)], dtype=torch.float64)
+    if torch.distributed.get_backend() == 'nccl': t = t.cuda()
+    torch.distributed.all_reduce(t)
+    t = t.tolist()
+    return t[0], int(round(t[1])), dict(zip(keys, t[2:]))
+
+
+# %% ../nbs/05_train.ipynb #d0a1df8b
+def _split(a, sizes:list[int])->list:
+    "An array (or dict of arrays) cut into consecutive pieces of `sizes` rows."
+    if isinstance(a, dict): return [dict(zip(a, vs)) for vs in zip(*(_split(v, sizes) for v in a.values()))]
+    return np.split(a, np.cumsum(sizes)[:-1]) if sizes else []
+
+def _join(pieces:list):
+    "Concatenate pieces of arrays (or of dicts of arrays)."
+    if isinstance(pieces[0], dict): return {k: _join([p[k] for p in pieces]) for k in pieces[0]}
+    return np.concatenate(pieces)
+
+def _evaluate_sharded(model, dl, loss_fn, device, metric_fn)->dict:
+    "`evaluate` over every process's share of the validation batches, gathered in the single-process order on every process."
+    rank, world = _world()
+    sizes = []
+    mine = evaluate(model, dl, loss_fn, device) if len(dl) else None
+    sizes = [len(b) for b in dl.batch_sampler.last] if mine is not None else []
+    parts = [None] * world
+    torch.distributed.all_gather_object(parts, (sizes, mine))
+    n = {r: sum(s) for r, (s, _) in enumerate(parts)}
+    pieces = {k: {r: _split(res[k], s) for r, (s, res) in enumerate(parts) if res is not None}
+              for k in ('targets', 'preds', 'lengths')}
+    order = [(j % world, j // world) for j in range(sum(len(s) for s, _ in parts))]   # batch j came from rank j % world
+    out = {k: _join([pieces[k][r][i] for r, i in order]) for k in pieces}
+    total = sum(n.values())
+    for k in (parts[0][1] or {}):
+        if k not in ('targets', 'preds', 'lengths', 'embeddings') and (k == 'loss' or isinstance(parts[0][1][k], float)):
+            vals = [(res[k], n[r]) for r, (_, res) in enumerate(parts) if res is not None and res[k] is not None]
+            out[k] = sum(v * m for v, m in vals) / total if vals else None
+    if metric_fn is not None: out['metrics'] = _metrics(metric_fn, out['targets'], out['preds'])
+    return out
+
 
 # %% ../nbs/05_train.ipynb #9a41c3e8
 def _loader_size(dl)->str:
@@ -881,8 +997,13 @@ def fit(
 )->History:
     "Train `model` with Adam, early stopping, checkpoints, resume and a per-epoch history."
     _check_fit_args(locals())
-    device, mode = get_device(device), progress_mode(progress)
-    out_dir, ckpt_path = _prepare_out_dir(out_dir, resume, overwrite, mode)
+    rank, world, device = init_distributed(device)          # (0, 1, device) unless started by torchrun
+    mode = progress_mode(progress) if rank == 0 else 'none'
+    asked = out_dir
+    out_dir, ckpt_path = _prepare_out_dir(asked, resume, overwrite, mode) if rank == 0 else (None, None)
+    if world > 1:                                           # the others read what rank 0 prepared
+        torch.distributed.barrier()
+        if rank > 0: out_dir, ckpt_path = (Path(asked) if asked is not None else None), _resume_path(resume, asked)
     if seed is not None: seed_everything(seed)
     model.to(device)
     if isinstance(loss_fn, nn.Module): loss_fn.to(device)
@@ -895,7 +1016,11 @@ def fit(
     if ckpt_path is not None:
         history, start, best, bad, stopped = _resume_state(ckpt_path, model, optimizer, scheduler, loss_fn, device, (train_dl, val_dl))
         if mode != 'none': print(f"resumed from {ckpt_path} after epoch {start}")
-    n_batches = _len_or_none(train_dl)
+    net, batches, val_batches, sync = model, train_dl, val_dl, None
+    if world > 1:                                           # DDP after resuming: it starts from rank 0's weights
+        net, sync = _wrap_ddp(model, device), _loss_grad_averager(loss_fn, world)
+        if not overfit_batch: batches, val_batches = _shard_loader(train_dl, rank, world), _shard_loader(val_dl, rank, world, pad=False)
+    n_batches = _len_or_none(batches)
     live = LiveLine(epochs - start if overfit_batch else n_batches, 'overfitting' if overfit_batch else '',
                     'epoch' if overfit_batch else 'batch') if mode == 'bar' else None
     say = live.write if live is not None else (lambda line: print(line, flush=True))
@@ -904,11 +1029,12 @@ def fit(
         t0, lr_now = time.perf_counter(), optimizer.param_groups[0]['lr']
         _set_epoch(train_dl, epoch)
         if live is not None and not overfit_batch: live.reset(n_batches, f"epoch {epoch + 1}/{epochs}")
-        train_loss, train_terms = _train_epoch(model, train_dl, loss_fn, optimizer, device, grad_clip,
-                                               None if overfit_batch else live)
+        train_loss, train_terms = _train_epoch(net, batches, loss_fn, optimizer, device, grad_clip,
+                                               None if overfit_batch else live, sync)
         record = {'epoch': epoch + 1, 'train_loss': train_loss, **{f'train_{k}': v for k, v in train_terms.items()}}
         if val_dl is not None:
-            res = evaluate(model, val_dl, loss_fn, device, metric_fn=metric_fn)
+            res = evaluate(model, val_dl, loss_fn, device, metric_fn=metric_fn) if val_batches is val_dl else \
+                  _evaluate_sharded(model, val_batches, loss_fn, device, metric_fn)
             record['val_loss'] = res['loss']
             record.update({f'val_{k}': v for k, v in res.items() if k not in ('loss', 'targets', 'preds', 'lengths', 'metrics')})
             record.update({f'val_{k}': v for k, v in res.get('metrics', {}).items()})
@@ -922,7 +1048,7 @@ def fit(
         improved = monitored < best
         best, bad = (monitored, 0) if improved else (best, bad + 1)
         stopped = patience is not None and bad >= patience
-        if out_dir is not None:
+        if out_dir is not None and rank == 0:               # one writer: the checkpoint holds the unwrapped model
             _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
                         epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)
         if live is not None and overfit_batch: live.update(1)
@@ -934,6 +1060,7 @@ def fit(
         if stopped:
             if mode != 'none': say(f"stopped after epoch {epoch + 1} (no better loss for {bad} epoch(s); best {best:.4f})")
             break
+    if world > 1: torch.distributed.barrier()               # rank 0's files are complete when fit returns
     if live is not None:
         which = 'val_loss' if val_dl is not None else 'train_loss'
         live.close(f"{len(history) - start} epoch(s) in {time.perf_counter() - t_start:.0f} s; best {which} {best:.4f}"

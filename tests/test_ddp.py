@@ -1,0 +1,72 @@
+"""fit under DistributedDataParallel on the CPU (gloo), 2 processes started as torchrun would (WORLD_SIZE, RANK,
+MASTER_ADDR in the environment): the same weights as one process with twice the batch, and a run killed after
+epoch 2 and resumed ends where the uninterrupted one does."""
+import os, socket
+import numpy as np, pytest, torch
+import torch.multiprocessing as mp
+from labkit.models import create_model
+from labkit.train import fit, load_checkpoint, make_loader
+
+B, EPOCHS, TOL = 4, 4, 1e-5    # batch per process; weights agree within TOL (float sums in another order; no dropout)
+
+
+def clips(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    items = []
+    for _ in range(n):
+        x = torch.randn(int(torch.randint(3, 13, (1,), generator=g)), 6, generator=g)
+        items.append((x, (x[:, 0].mean() > 0).long(), len(x)))
+    return items
+
+
+def accuracy(targets, preds): return {"accuracy": float((preds.argmax(1) == targets).mean())}
+
+
+def train(out_dir, batch_size, **kw):
+    "The same run in every process: data, model and loaders seeded alike; fit shards them when distributed."
+    torch.manual_seed(0)
+    model = create_model("lstm", input_dim=6, hidden_size=8, num_layers=1, dropout=0.0, n_classes=2)  # no random masks
+    train_dl = make_loader(clips(48, 1), batch_size, shuffle=True, seed=2)      # 48 = 6 steps of 8 clips
+    val_dl = make_loader(clips(20, 3), batch_size, shuffle=False)
+    return fit(model, train_dl, val_dl, loss_fn=torch.nn.CrossEntropyLoss(), epochs=EPOCHS, lr=3e-3, out_dir=out_dir,
+               device="cpu", metric_fn=accuracy, progress=False, **kw)
+
+
+def kill_after_epoch_2(history):
+    if len(history) == 2:
+        torch.distributed.barrier()                          # rank 0 has written last.pt
+        os._exit(3)                                          # no clean-up: as a SIGKILL would
+
+
+def worker(rank, world, port, jobs):
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    for out_dir, kw in jobs:
+        cbs = [kill_after_epoch_2] if kw.pop("kill", False) else []
+        train(out_dir, B, callbacks=cbs, **kw)
+
+
+def spawn(jobs):
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    mp.spawn(worker, args=(2, port, jobs), nprocs=2, join=True)
+
+
+def weights(path): return load_checkpoint(path)["model"]
+
+
+def test_two_processes_match_one_with_twice_the_batch_and_resume_exactly(tmp_path):
+    torch.set_num_threads(1)
+    one = train(tmp_path / "one", 2 * B)                               # the reference: 1 process, batch 2B
+    with pytest.raises(mp.ProcessExitedException):                    # 2 processes: a full run, then one killed
+        spawn([(str(tmp_path / "two"), {}), (str(tmp_path / "killed"), dict(kill=True))])
+    assert len(load_checkpoint(tmp_path / "killed" / "last.pt")["history"]) == 2
+    spawn([(str(tmp_path / "killed"), dict(resume=True))])           # fresh processes resume from last.pt
+    ref, two, resumed = (weights(tmp_path / d / "last.pt") for d in ("one", "two", "killed"))
+    for k in ref:
+        assert torch.allclose(two[k], ref[k], atol=TOL, rtol=0), (k, (two[k] - ref[k]).abs().max())
+        assert torch.equal(resumed[k], two[k]), k
+    hist = load_checkpoint(tmp_path / "two" / "last.pt")["history"]
+    for a, b in zip(hist, one.records):              # losses and metrics reduced over both processes' items
+        assert a["val_accuracy"] == b["val_accuracy"]
+        np.testing.assert_allclose([a["train_loss"], a["val_loss"]], [b["train_loss"], b["val_loss"]], atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best.pt", "history.csv", "history.json", "last.pt"]
