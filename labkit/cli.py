@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--cell-timeout", type=_seconds, default="auto", metavar="SECONDS",
                      help="stop a cell that runs longer (default auto: 10 min tiny, 30 min small, 4 h full or real data; "
                           "'none' for no limit)")
+    lab.add_argument("--jobs", type=int, default=1, help="labs at a time on this machine (default 1: in order)")
+    lab.add_argument("--scheduler", default=None, help="'local:N' (a Dask LocalCluster) or 'tcp://HOST:PORT' (a running Dask "
+                     "scheduler); default $LABKIT_SCHEDULER, else this machine")
     lab.add_argument("--lab-timeout", type=_seconds, default="auto", metavar="SECONDS",
                      help="stop a lab that runs longer (default auto: 30 min tiny, 90 min small, 12 h full or real data)")
 
@@ -77,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from labkit.assign import add_cli as add_assign_cli
     add_assign_cli(sub)                        # labkit assign, labkit grade
+    from labkit.sweep import add_cli as add_sweep_cli
+    add_sweep_cli(sub)                         # labkit sweep
 
     bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
                            description="Run bench/bench_*.py (each compares labkit with a reference in the same run).")
@@ -128,8 +133,12 @@ def main(argv:list[str]|None=None) -> int:
             from labkit.runner import parse_param, run_labs
             results = run_labs(args.out, preset=args.preset, only=_only(args.only), data_dir=args.data_dir,
                                params=dict(parse_param(p) for p in args.param), labs_dir=args.labs,
-                               cell_timeout=args.cell_timeout, timeout=args.lab_timeout)
+                               cell_timeout=args.cell_timeout, timeout=args.lab_timeout, jobs=args.jobs,
+                               scheduler=args.scheduler)
             return 0 if all(r["status"] == "ok" for r in results) else 1
+        elif args.command == "sweep":
+            from labkit.sweep import run_cli
+            return run_cli(args)
         elif args.command in ("assign", "grade"):
             from labkit.assign import run_cli
             return run_cli(args)

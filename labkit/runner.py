@@ -126,7 +126,7 @@ def check_parameters(
         get_device(params["device"])
     return {lab: {k: v for k, v in params.items() if k in declared[lab]} for lab in labs}
 
-# %% ../nbs/10_runner.ipynb #6c31bd49
+# %% ../nbs/10_runner.ipynb #e972d50a
 class RunLock:
     "An exclusive lock on a run folder, held by one process at a time; a second taker gets an error naming the holder."
     def __init__(self,
@@ -163,7 +163,7 @@ class RunLock:
         with contextlib.suppress(OSError): self.path.unlink()
         os.close(self._fd); self._fd = None
 
-# %% ../nbs/10_runner.ipynb #0bf2975a
+# %% ../nbs/10_runner.ipynb #794bfcd7
 def _descendants(pid:int) -> list[int]:
     "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
     parents = {}
@@ -355,6 +355,8 @@ def run_labs(
     kernel:str="python3", # Jupyter kernel name
     cell_timeout:float|None|str="auto", # seconds one cell may run; 'auto' from the preset (TIME_LIMITS); None: no limit
     timeout:float|None|str="auto", # seconds one lab may run; 'auto' from the preset; None: no limit
+    jobs:int=1, # labs at a time on this machine (labs that read an earlier lab's output then may not find it)
+    scheduler:str|None=None, # None ($LABKIT_SCHEDULER or this machine), 'local:N' or 'tcp://HOST:PORT' (labkit.execute)
 ) -> list[dict]:
     "Run the labs with papermill into `out`; returns one result dict per lab."
     if preset not in TIME_LIMITS: raise LabkitError(f"preset={preset!r} is not known; use one of {list(TIME_LIMITS)}.")
@@ -381,12 +383,23 @@ def run_labs(
             if not tty: print(f"embedded corpus (preset {preset}): finding or building it ...", flush=True)
             print(f"embedded corpus (preset {preset}): {make_corpus(preset, progress=tty)}", flush=True)
         results = [dict(name=lab.stem, status="not run", seconds=0.0, metrics={}, error=None) for lab in labs]
+        data = None if data_dir is None else str(data_dir)
+        if jobs != 1 or scheduler is not None or os.environ.get("LABKIT_SCHEDULER"):
+            from labkit.execute import NotebookRun, run_many
+            runs = [NotebookRun(lab, out / lab.name, {**per_lab[lab], "preset": preset, "data_dir": data}, collect=out / lab.stem,
+                                cwd=lab.parent, cell_timeout=cell_timeout, timeout=timeout, log=out / f"{lab.stem}.log",
+                                name=lab.stem) for lab in labs]
+            names = [lab.stem for lab in labs]
+            try: run_many(runs, scheduler=scheduler, jobs=jobs, kernel=kernel,
+                          on_result=lambda run, r: results[names.index(run.name)].update(
+                              {k: r.get(k) for k in ("status", "error", "cell", "seconds", "log", "metrics")}))
+            finally: print(write_summary(results, out))
+            return results
         try:
             for k, lab in enumerate(labs):
                 name, lab_out = lab.stem, out / lab.stem
                 print(f"[{k + 1}/{len(labs)}] {name} ...", flush=True)
-                p = {**per_lab[lab], "preset": preset, "data_dir": None if data_dir is None else str(data_dir),
-                     "out_dir": str(lab_out)}
+                p = {**per_lab[lab], "preset": preset, "data_dir": data, "out_dir": str(lab_out)}
                 try: res = execute_notebook(lab, out / lab.name, p, cwd=lab.parent, kernel=kernel,
                                             cell_timeout=cell_timeout, timeout=timeout, log=out / f"{name}.log")
                 except KeyboardInterrupt as e:

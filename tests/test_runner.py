@@ -107,3 +107,13 @@ def test_ctrl_c_writes_the_summary_and_exits_cleanly(tmp_path, lab_root):
     assert "interrupted" in (tmp_path / "run" / "summary.md").read_text()
     assert statuses(tmp_path / "run" / "01_long.ipynb")[-1] == "failed"  # the running cell; none marked completed after it
     assert not list((tmp_path / "run").glob(".*.ipynb"))
+
+
+def test_labs_run_two_at_a_time(tmp_path, lab_root):
+    labs = tmp_path / "labs"; labs.mkdir()
+    for k in (1, 2, 3): toy_lab(labs / f"0{k}_toy.ipynb", f"json.dump({{'lab': {k}}}, open(out / 'metrics.json', 'w'))")
+    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), "--jobs", "2", timeout=180)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert [(s["status"], s["metrics"]) for s in summary] == [("ok", {"lab": k}) for k in (1, 2, 3)]
+    assert (tmp_path / "run" / "02_toy.ipynb").exists() and (tmp_path / "run" / "02_toy" / "metrics.json").exists()
