@@ -13,7 +13,8 @@ from .data import AFFECT, CLASS_MAPPING, FOLDERS, SpectrogramDataset, dataset_di
 
 # %% auto #0
 __all__ = ['FEATURE_SETS', 'LAB_OUTPUTS', 'lab_class_mapping', 'label_coverage', 'parse_feature_set', 'load_split', 'has_affect',
-           'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics', 'lab_out_dir', 'genre_cnn']
+           'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics', 'lab_out_dir', 'genre_cnn',
+           'lab_recipe', 'ablation_rows']
 
 # %% ../nbs/17_labs.ipynb #b72c0732
 def lab_class_mapping(
@@ -212,3 +213,26 @@ def genre_cnn(
         epochs=epochs, lr=lr, patience=patience, device=device, metric_fn=classification_metrics,
         out_dir=out, overwrite=True, seed=seed)
     return out / "best.pt"
+
+# %% ../nbs/17_labs.ipynb #58a6c1e2
+def lab_recipe(
+    spec:str, # 'auto', 'none', or ingredient names such as 'standardize specaugment cosine'
+    model:str, # 'lstm' or 'cnn'
+    task:str, # 'genre' or 'affect'
+    **kwargs, # Recipe options, e.g. crop_frames=128
+):
+    "The training recipe a lab's `recipe` parameter names."
+    from labkit.recipes import Recipe, default_recipe
+    return default_recipe(model, task, **kwargs) if spec == "auto" else Recipe(spec, **kwargs)
+
+def ablation_rows(
+    model:str, # 'LSTM' or 'CNN': the table rows to keep
+) -> str:
+    "The rows of the recipe ablation table (bench/results/ablation.md of the checkout) for `model`, with their headers."
+    from labkit.core import _checkout_root
+    root = _checkout_root()
+    path = root / "bench" / "results" / "ablation.md" if root is not None else None
+    if path is None or not path.is_file(): return "(the ablation table is bench/results/ablation.md in the labkit repository)"
+    keep = [l for l in path.read_text().splitlines()
+            if l.startswith("###") or l.startswith("| model") or l.startswith(f"| {model} ") or l.startswith("| pooled")]
+    return "\n".join(keep)

@@ -202,7 +202,7 @@ class Recipe:
         epochs:int, # the run's epochs
     ):
         "`fit(scheduler=...)`: warm-up + cosine when the recipe has 'cosine', else None."
-        return warmup_cosine(epochs, self.warmup) if "cosine" in self else None
+        return warmup_cosine(epochs, min(self.warmup, epochs - 1)) if "cosine" in self else None  # a 1-epoch run: no warm-up
 
 # %% ../nbs/19_recipes.ipynb #7c78eab7
 RECIPES = {  # (model, task) -> ingredients: the best row of bench/bench_ablation.py (bench/results/ablation.md)
