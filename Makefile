@@ -40,8 +40,9 @@ readme: $(STAMP)
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test --path nbs --n_workers 1 --timing
 
+# Two workers, one test file each at a time (the lab runs share a session fixture within their file).
 pytest: $(STAMP)
-	$(BIN)/pytest tests -q -p no:cacheprovider
+	$(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/labkit bench
