@@ -126,7 +126,7 @@ def check_parameters(
         get_device(params["device"])
     return {lab: {k: v for k, v in params.items() if k in declared[lab]} for lab in labs}
 
-# %% ../nbs/10_runner.ipynb #e972d50a
+# %% ../nbs/10_runner.ipynb #dbaa5076
 class RunLock:
     "An exclusive lock on a run folder, held by one process at a time; a second taker gets an error naming the holder."
     def __init__(self,
@@ -163,7 +163,7 @@ class RunLock:
         with contextlib.suppress(OSError): self.path.unlink()
         os.close(self._fd); self._fd = None
 
-# %% ../nbs/10_runner.ipynb #794bfcd7
+# %% ../nbs/10_runner.ipynb #6de2e3f6
 def _descendants(pid:int) -> list[int]:
     "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
     parents = {}
@@ -374,7 +374,7 @@ def run_labs(
     out = Path(out).expanduser().absolute()  # labs run in their own folder: pass absolute paths
     if out.exists() and not out.is_dir():
         raise LabkitError(f"--out {out} is a file; give a folder for the run (it is created if missing).")
-    if data_dir is not None: data_dir = data_root(data_dir).absolute()
+    if data_dir is not None: data_dir = _data_folder(data_dir)
     with RunLock(out, f"labkit lab into {out}"):
         _keep_previous_run(out)
         if data_dir is None:
@@ -413,6 +413,14 @@ def run_labs(
         finally:
             print(write_summary(results, out))
     return results
+
+def _data_folder(data_dir:str|Path) -> Path:
+    "The data folder a run is given: the lab layout (labs 1-7), or native dataset layouts such as UrbanSound8K (lab 8)."
+    try: return data_root(data_dir).absolute()
+    except LabkitError:
+        from labkit.domains import find_datasets
+        if Path(data_dir).expanduser().is_dir() and find_datasets(data_dir): return Path(data_dir).expanduser().absolute()
+        raise
 
 def _keep_previous_run(out:Path):
     "Move what an earlier run left in `out` into `out/previous-<its time>/`, so a new run never erases it."

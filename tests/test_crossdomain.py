@@ -3,8 +3,8 @@ import numpy as np, pytest, torch, torchvision
 from torch import nn
 
 from labkit.core import LabkitError
-from labkit.crossdomain import (STEM, TaskBatches, adapt_imagenet_state, conv_table, freeze_blocks, load_imagenet, run_key,
-                                run_one, subset)
+from labkit.crossdomain import (STEM, adapt_imagenet_state, conv_table, freeze_blocks, load_imagenet, run_key, run_one,
+                                subset)
 from labkit.models import create_model
 from labkit.train import fit
 from labkit.transfer import freeze
@@ -39,11 +39,20 @@ def test_freeze_blocks_and_names():
     assert frozen == {"0", "1"} and all(p.requires_grad for p in m.heads.parameters())
 
 
-def test_subset_and_task_batches_are_seeded():
-    y = np.repeat(np.arange(4), 20)
-    assert np.array_equal(subset(y, 0.1, 3), subset(y, 0.1, 3)) and len(subset(y, 0.1, 3)) == 8
-    s = TaskBatches(np.repeat([0, 1], [7, 5]), batch_size=3, seed=1)
-    assert list(s) == list(TaskBatches(np.repeat([0, 1], [7, 5]), batch_size=3, seed=1)) and len(list(s)) == len(s) == 5
+def test_multitask_run_draws_one_task_per_batch_and_scores_each(tmp_path, monkeypatch):
+    "The multitask run on labkit's BucketBatchSampler (groups = task ids) and collate_padded: seeded, one head per domain."
+    from labkit.data import BucketBatchSampler
+    seen = []
+    batches = BucketBatchSampler.batches
+    monkeypatch.setattr(BucketBatchSampler, "batches", lambda self, epoch=None: seen.append(self.groups) or batches(self, epoch))
+    data = dict(names=["radio", "speech"], preset="tiny", seed=0, data_dir=None, features="mfcc")
+    spec = dict(kind="multitask", domains=["radio", "speech"], fraction=0.1, weighting="equal", data=data, epochs=1,
+                batch_size=16, lr=1e-3, min_steps=2, seed=0, device="cpu")
+    r = run_one(spec, tmp_path)
+    assert seen and set(np.unique(seen[0])) == {0, 1}
+    assert set(r["per_domain"]) == {"radio", "speech"} and all(0 <= v <= 1 for v in r["per_domain"].values())
+    assert r["steps"] == 2 + 2 and np.isfinite(r["train_loss"]).all()      # 18 radio and 10 speech clips, repeated to min_steps each
+    assert run_one(spec, tmp_path)["cached"]
 
 
 def test_run_cache_and_bad_kind(tmp_path):

@@ -114,3 +114,40 @@ def test_load_domains_from_a_folder_of_native_layouts(tmp_path, monkeypatch):
     assert sorted(d) == ["mine", "urbansound8k"]
     assert d["urbansound8k"].x_train.shape[1:] == (61, 20) and len(d["urbansound8k"].y_test) == 3
     with pytest.raises(LabkitError, match="not in"): load_domains(["esc50"], data_dir=tmp_path / "data", progress=False)
+
+
+def speech_commands(root, words=("yes", "no", "up"), speakers=("0a1b2c3d", "1f2e3d4c", "9a8b7c6d", "5e6f7a8b")):
+    for k, w in enumerate(words):
+        for j, spk in enumerate(speakers): wav(root / w / f"{spk}_nohash_0.wav", 10 * k + j)
+    (root / "validation_list.txt").write_text(f"{words[0]}/{speakers[1]}_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("".join(f"{w}/{speakers[-1]}_nohash_0.wav\n" for w in words))
+    return root
+
+
+def test_find_datasets_leaves_out_folders_without_audio(tmp_path):
+    from labkit.data import write_fixture
+    from labkit.domains import find_datasets
+    ntua = write_fixture(tmp_path / "ntua", n_train=4, n_test=2)        # the NTUA lab's four folders of .npy spectrograms
+    assert find_datasets(ntua) == {}
+    with pytest.raises(LabkitError, match="holds no dataset"): load_domains(None, data_dir=ntua, progress=False)
+    speech_commands(tmp_path / "both" / "SpeechCommands"); urbansound8k(tmp_path / "both" / "UrbanSound8K")
+    assert sorted(find_datasets(tmp_path / "both")) == ["speechcommands", "urbansound8k"]
+    assert list(find_datasets(tmp_path / "both" / "UrbanSound8K")) == ["urbansound8k"]   # data_dir may be one dataset
+
+
+def test_lab_8_runs_on_native_layouts(tmp_path, monkeypatch):
+    "Lab 8 through labkit's papermill runner on an UrbanSound8K and a Speech Commands folder: features, every run, metrics."
+    import json
+    from labkit.runner import execute_notebook, list_labs
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    urbansound8k(data / "UrbanSound8K"); speech_commands(data / "speech_commands")
+    lab = next(p for p in list_labs() if p.name.startswith("08"))
+    params = dict(data_dir=str(data), out_dir=str(tmp_path / "run"), epochs=1, batch_size=8, min_steps=2, fractions=[1.0],
+                  freeze_curve=[30], n_jobs=1, device="cpu")
+    r = execute_notebook(lab, tmp_path / lab.name, params, cwd=lab.parent)
+    assert r["status"] == "ok", r["error"]
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sorted(m["domains"]) == ["speech_commands", "urbansound8k"] and "skipped" not in m
+    assert 0 <= m["transfer_matrix"]["1"]["urbansound8k"]["speech_commands"] <= 1
+    assert all(0 <= v["value"] <= 1 and 0 <= v["baseline"] <= 1 for v in m["vs_baseline"])
