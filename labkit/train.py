@@ -601,27 +601,23 @@ def _cat(chunks):
 _NO_BATCHES = ("it is empty, drop_last=True drops its only (incomplete) batch, or it is a generator that an earlier "
                "pass used up; check the dataset and batch_size, and pass a DataLoader (make_loader) or a list")
 
+def _numbers(d, who:str, example:str)->dict[str, float]:
+    "`d` (what `who` returned) checked to be a dict of name -> number."
+    if not isinstance(d, dict):
+        raise LabkitError(f"{who} returned a {type(d).__name__}; it must return a dict of name -> number, e.g. {example}.")
+    try: return {k: float(v) for k, v in d.items()}
+    except (TypeError, ValueError) as e:
+        raise LabkitError(f"{who} returned {d!r}; every value must be a single number ({e}).") from e
+
 def _metrics(metric_fn, targets, preds)->dict:
     "`metric_fn(targets, preds)` checked to be a dict of numbers."
-    m = metric_fn(targets, preds)
-    if not isinstance(m, dict):
-        raise LabkitError(f"metric_fn returned a {type(m).__name__}; it must return a dict of name -> number, "
-                          "e.g. {'accuracy': 0.8}.")
-    try: return {k: float(v) for k, v in m.items()}
-    except (TypeError, ValueError) as e:
-        raise LabkitError(f"metric_fn returned {m!r}; every value must be a single number ({e}).") from e
+    return _numbers(metric_fn(targets, preds), "metric_fn", "{'accuracy': 0.8}")
 
 def _epoch_terms(loss_fn)->dict[str, float]:
     "The terms a loss module reports once an epoch is over: `loss_fn.on_epoch_end()`, a dict of numbers (or None)."
     hook = getattr(loss_fn, 'on_epoch_end', None)
     terms = hook() if callable(hook) else None
-    if terms is None: return {}
-    if not isinstance(terms, dict):
-        raise LabkitError(f"{type(loss_fn).__name__}.on_epoch_end() returned a {type(terms).__name__}; it must return a dict "
-                          "of name -> number for fit to log (or None), e.g. {'train_loss_genre': 0.8}.")
-    try: return {k: float(v) for k, v in terms.items()}
-    except (TypeError, ValueError) as e:
-        raise LabkitError(f"{type(loss_fn).__name__}.on_epoch_end() returned {terms!r}; every value must be a number ({e}).") from e
+    return {} if terms is None else _numbers(terms, f"{type(loss_fn).__name__}.on_epoch_end()", "{'train_loss_genre': 0.8}")
 
 @torch.no_grad()
 def evaluate(

@@ -8,12 +8,7 @@ from labkit.train import evaluate, fit, load_checkpoint, make_loader, seed_every
 from labkit.transfer import freeze, load_backbone
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Bit-exact comparisons need the same reduction order: one intra-op thread."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bit-exact comparisons: one intra-op thread (conftest.py)
 
 
 def clips(n=16, F=8, seed=0):

@@ -11,12 +11,7 @@ from labkit.train import (History, evaluate, fit, get_device, load_checkpoint, l
                           progress_mode, seed_everything)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    "Bit-exact comparisons need the same reduction order: one intra-op thread."
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # bit-exact comparisons: one intra-op thread (conftest.py)
 
 
 def clips(n=40, F=6, seed=0, task='class'):
