@@ -1,5 +1,6 @@
 "Domains: readers for the native layouts of the real datasets, on fixtures written here in each layout (quirks included)."
 import numpy as np, pandas as pd, pytest, soundfile as sf
+from pathlib import Path
 
 from labkit.core import LabkitError
 from labkit.domains import (DIGIT_CLASSES, detect_layout, load_domains, read_audiomnist, read_csv_labels, read_esc50,
@@ -135,19 +136,17 @@ def test_find_datasets_leaves_out_folders_without_audio(tmp_path):
     assert list(find_datasets(tmp_path / "both" / "UrbanSound8K")) == ["urbansound8k"]   # data_dir may be one dataset
 
 
-def test_lab_8_runs_on_native_layouts(tmp_path, monkeypatch):
-    "Lab 8 through labkit's papermill runner on an UrbanSound8K and a Speech Commands folder: features, every run, metrics."
-    import json
-    from labkit.runner import execute_notebook, list_labs
-    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+def test_lab_8_runs_on_native_layouts(tmp_path):
+    "`labkit lab --only 8 --data-dir DIR` on a folder holding an UrbanSound8K and a Speech Commands layout: every run, metrics."
+    import json, os, subprocess, sys
     data = tmp_path / "data"
     urbansound8k(data / "UrbanSound8K"); speech_commands(data / "speech_commands")
-    lab = next(p for p in list_labs() if p.name.startswith("08"))
-    params = dict(data_dir=str(data), out_dir=str(tmp_path / "run"), epochs=1, batch_size=8, min_steps=2, fractions=[1.0],
-                  freeze_curve=[30], n_jobs=1, device="cpu")
-    r = execute_notebook(lab, tmp_path / lab.name, params, cwd=lab.parent)
-    assert r["status"] == "ok", r["error"]
-    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    params = dict(epochs=1, batch_size=8, min_steps=2, fractions=[1.0], freeze_curve=[30], n_jobs=1, device="cpu")
+    r = subprocess.run([str(Path(sys.executable).parent / "labkit"), "lab", "--only", "8", "--data-dir", str(data),
+                        "--out", str(tmp_path / "run"), *[a for k, v in params.items() for a in ("-p", f"{k}={v}")]],
+                       capture_output=True, text=True, env={**os.environ, "LABKIT_CACHE": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = json.loads((tmp_path / "run" / "08_cross_domain" / "metrics.json").read_text())
     assert sorted(m["domains"]) == ["speech_commands", "urbansound8k"] and "skipped" not in m
     assert 0 <= m["transfer_matrix"]["1"]["urbansound8k"]["speech_commands"] <= 1
     assert all(0 <= v["value"] <= 1 and 0 <= v["baseline"] <= 1 for v in m["vs_baseline"])
