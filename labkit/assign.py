@@ -963,7 +963,7 @@ def grade(
 ) -> list[dict]:
     "Grade every submission in its own kernel; write grades.csv, report.md and per-student results into `out`."
     from concurrent.futures import ThreadPoolExecutor
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # text bars: the same in a terminal, a notebook and a saved notebook
     if not (isinstance(jobs, int) and jobs >= 1): raise LabkitError(f"jobs={jobs!r} should be a whole number >= 1.")
     for n, v in (("cell_timeout", cell_timeout), ("timeout", timeout)):
         if not (isinstance(v, (int, float)) and v > 0): raise LabkitError(f"{n}={v!r} should be a number of seconds > 0.")

@@ -15,7 +15,7 @@ import torch
 import torchvision
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: the same in a terminal, a notebook and a saved notebook
 
 from .core import LabkitError, cache_dir
 from .features import SpecAugment

@@ -17,7 +17,7 @@ import torch
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 from sklearn.preprocessing import LabelEncoder
 from torch.utils.data import Dataset, Sampler
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: the same in a terminal, a notebook and a saved notebook
 
 from .core import (FOLDERS, LabkitError, _bool_param, _choice_param, _float_param, _fs_error, _int_param,
                          _is_int, _path_kind, _path_param, data_root)

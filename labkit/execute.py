@@ -8,7 +8,7 @@ import contextlib, os, re, secrets, shutil, signal, socket, sys, tempfile, threa
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: the same in a terminal, a notebook and a saved notebook
 from .core import LabkitError, data_root
 from .runner import _descendants, _read_metrics, execute_notebook, save_figures
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchaudio
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: the same in a terminal, a notebook and a saved notebook
 
 from .core import LabkitError, cache_dir
 from .data import save_fused, N_MELS, N_CHROMA

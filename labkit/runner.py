@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast, base64, contextlib, difflib, json, math, os, platform, secrets, signal, socket, subprocess, sys, time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text bars: the same in a terminal, a notebook and a saved notebook
 from .core import LabkitError, data_root
 
 # %% auto #0

@@ -93,7 +93,8 @@ def test_ctrl_c_writes_the_summary_and_exits_cleanly(tmp_path, lab_root):
     toy_lab(labs / "01_long.ipynb", "import time\ntime.sleep(300)")
     toy_lab(labs / "02_next.ipynb", "print('next')")
     proc = subprocess.Popen([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), "--data-dir", str(lab_root)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,  # Ctrl-C as in a terminal, even when
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # the test runner ignores it
     for _ in range(300):  # wait until the long cell is running
         tmp = list((tmp_path / "run").glob(".01_long.*.ipynb"))
         if tmp and "running" in tmp[0].read_text() and "time.sleep(300)" in tmp[0].read_text(): break
