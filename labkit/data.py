@@ -143,6 +143,18 @@ def _row_id(path:Path, n:int, line:str, field:str) -> str:
         raise LabkitError(f"{path}, line {n}: {line!r} has no clip id in its id field ({field!r}). "
                           "Fix or remove that row.") from None
 
+def _repeated(path:Path, seen:dict, dups:list, i:str, n:int, value, what:str) -> bool:
+    "Whether clip `i` (line `n`) repeats an earlier row: identical rows are noted in `dups`, conflicting ones refused."
+    if i not in seen:
+        seen[i] = (n, value); return False
+    m, v0 = seen[i]
+    if value != v0:
+        show = (lambda v: repr(v)) if isinstance(value, str) else (lambda v: repr(tuple(v)))
+        raise LabkitError(f"{path}: clip {i} is labelled twice: {show(v0)} on line {m} and {show(value)} on line {n}. "
+                          f"Keep the right {what} and delete the other row.")
+    dups.append((m, n, i))
+    return True
+
 def _warn_duplicates(path:Path, dups:list) -> None:
     "One warning for the rows that repeated an earlier row exactly (and were read once)."
     if not dups: return
@@ -172,13 +184,7 @@ def read_genre_labels(
                     " It has no tab: was the file saved comma- or space-separated?" if len(parts) == 1 else " The genre is empty.")
             raise LabkitError(f"{path}, line {n}: {line!r} should be '<file name><TAB><genre>'.{hint} Fix or remove that row.")
         i, g = _row_id(path, n, line, parts[0]), parts[1].strip()
-        if i in seen:
-            m, g0 = seen[i]
-            if g != g0:
-                raise LabkitError(f"{path}: clip {i} is labelled twice: {g0!r} on line {m} and {g!r} on line {n}. "
-                                  "Keep the right label and delete the other row.")
-            dups.append((m, n, i)); continue
-        seen[i] = (n, g); rows.append((i, g))
+        if not _repeated(path, seen, dups, i, n, g, "label"): rows.append((i, g))
     if not rows:
         raise LabkitError(f"{path} is empty: it has the header but no label rows. Copy the file again from the dataset.")
     _warn_duplicates(path, dups)
@@ -236,13 +242,7 @@ def read_affect_labels(
                 raise LabkitError(f"{path}, line {n}: {line!r}: {a} = {s} is outside [0, 1], the lab's range for affect "
                                   "values. Fix the value (or rescale the column if the file uses another scale).")
             v.append(x)
-        if i in seen:
-            m, v0 = seen[i]
-            if v != v0:
-                raise LabkitError(f"{path}: clip {i} is labelled twice: {tuple(v0)} on line {m} and {tuple(v)} on line {n}. "
-                                  "Keep the right values and delete the other row.")
-            dups.append((m, n, i)); continue
-        seen[i] = (n, v); ids.append(i); vals.append(v)
+        if not _repeated(path, seen, dups, i, n, v, "values"): ids.append(i); vals.append(v)
     if not ids:
         raise LabkitError(f"{path} is empty: it has the header but no label rows. Copy the file again from the dataset.")
     _warn_duplicates(path, dups)
