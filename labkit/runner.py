@@ -126,7 +126,7 @@ def check_parameters(
         get_device(params["device"])
     return {lab: {k: v for k, v in params.items() if k in declared[lab]} for lab in labs}
 
-# %% ../nbs/10_runner.ipynb #dbaa5076
+# %% ../nbs/10_runner.ipynb #781e28c5
 class RunLock:
     "An exclusive lock on a run folder, held by one process at a time; a second taker gets an error naming the holder."
     def __init__(self,
@@ -163,7 +163,7 @@ class RunLock:
         with contextlib.suppress(OSError): self.path.unlink()
         os.close(self._fd); self._fd = None
 
-# %% ../nbs/10_runner.ipynb #6de2e3f6
+# %% ../nbs/10_runner.ipynb #121f760a
 def _descendants(pid:int) -> list[int]:
     "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
     parents = {}
@@ -221,6 +221,17 @@ def _mark_stopped(nb, status:str, message:str, banner:bool=True):
             f'<span style="color:red; font-size:larger">labkit: this run {status}: {message}. '
             "The cells after the one marked failed did not run.</span>"))
 
+def _merge_streams(nb):
+    "Join consecutive stdout (or stderr) outputs of each cell: every flush is an output, and JupyterLab folds past 50."
+    for c in nb.cells:
+        merged = []
+        for o in c.get("outputs", []):
+            if merged and o.get("output_type") == "stream" and merged[-1].get("output_type") == "stream" \
+               and merged[-1].get("name") == o.get("name"):
+                merged[-1]["text"] = merged[-1]["text"] + o["text"]
+            else: merged.append(o)
+        if "outputs" in c: c["outputs"] = merged
+
 def execute_notebook(
     nb:str|Path, # the notebook to run
     out_nb:str|Path, # where the executed notebook goes
@@ -264,6 +275,7 @@ def execute_notebook(
             status = "failed"
             error = error or (text.strip().splitlines() or ["papermill failed to start"])[-1]
     if done is not None:
+        _merge_streams(done)
         if status != "ok":
             i = _stopped_at(done)   # cells run in order, so its place among the code cells is its In [N]
             if cell is None and i is not None: cell = sum(c.cell_type == "code" for c in done.cells[:i + 1])
