@@ -3,11 +3,16 @@
 The lab's CNN (mel, 128-frame windows) and LSTM (beat-synchronous fused features) on the genre task (10 merged
 classes: the lab's train/validation split of the train split, scored on the test split) and on the three affect
 axes (one 3-output regressor, the labs' held-out split, Spearman per axis). Each row adds one ingredient of
-`labkit.recipes.Recipe` to the row above (standardize, specaugment, crops (CNN), cosine, keyshift (LSTM, affect)),
-trained with three seeds; reported are the mean and the spread (min..max) over the seeds. The reference is
+`labkit.recipes.Recipe` to the row above (CNN: standardize, crops, cosine, specaugment; LSTM: standardize, specaugment,
+cosine, then keyshift on affect), trained with three seeds; reported are the mean and the spread (min..max) over the seeds. The reference is
 `labkit.baseline.linear_baseline` (per-band mean and std over each whole clip, logistic regression or ridge) on the
 same clips, measured in the same run: on full-length fused features and on each model's own input. The defaults
-of `labkit.recipes.RECIPES` are the rows that win here."""
+of `labkit.recipes.RECIPES` are the rows that win here. Three options of the LSTM itself (mean readout, more
+dropout, a smaller state) are also measured on top of its full recipe, and compete for the defaults like the other rows.
+
+Finished runs are appended to `--runs` (by default results/ablation_runs.jsonl beside this script) and kept by the
+next call with the same settings, so an interrupted run resumes and `--table-only` rebuilds the table; give another
+`--runs` file to measure everything afresh. The baselines are always measured again."""
 import argparse, json, os, platform, tempfile, time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -16,10 +21,17 @@ from pathlib import Path
 import numpy as np
 
 ROWS = {  # (model, task) -> cumulative ingredients, one row each ('none' first)
-    ("cnn", "genre"): ["none", "standardize", "specaugment", "crops", "cosine"],
-    ("lstm", "genre"): ["none", "standardize", "specaugment", "cosine"],
-    ("cnn", "affect"): ["none", "standardize", "specaugment", "crops", "cosine"],
-    ("lstm", "affect"): ["none", "standardize", "specaugment", "cosine", "keyshift"],
+    ("cnn", "genre"): ["none", "standardize", "crops", "cosine", "specaugment"],
+    ("lstm", "genre"): ["none", "standardize", "specaugment", "cosine", "keyalign"],
+    ("cnn", "affect"): ["none", "standardize", "crops", "cosine", "specaugment"],
+    ("lstm", "affect"): ["none", "standardize", "specaugment", "cosine", "keyalign"],
+}
+_LSTM_OPTIONS = [("readout='mean'", {"readout": "mean"}), ("readout='mean', dropout=0.3", {"readout": "mean", "dropout": 0.3}),
+                 ("hidden_size=64", {"hidden_size": 64})]
+VARIANTS = {  # (model, task) -> (row, ingredients, create_model options): single rows beside the cumulative ones
+    ("lstm", "genre"): [(row, "standardize specaugment cosine keyalign", o) for row, o in _LSTM_OPTIONS],
+    ("lstm", "affect"): [("keyshift", "standardize specaugment cosine keyshift", {})]  # the other way to key invariance
+                        + [(row, "standardize specaugment cosine keyalign", o) for row, o in _LSTM_OPTIONS],
 }
 INPUT = {"cnn": "mel", "lstm": "fused_beat"}
 AXES = ["valence", "energy", "danceability"]
@@ -82,7 +94,8 @@ def run_one(job: dict) -> dict:
     out = {"genre": len(train.classes), "affect": len(AXES)}[task]
     head = dict(n_classes=out) if task == "genre" else dict(n_targets=out)
     torch.manual_seed(seed)
-    model = create_model("cnn", **head) if arch == "cnn" else create_model("lstm", input_dim=train.feat_dim, **head)
+    options = job.get("model", {})
+    model = create_model("cnn", **head, **options) if arch == "cnn" else create_model("lstm", input_dim=train.feat_dim, **head, **options)
     model = recipe.wrap(model, Subset(train, tr))
     epochs, bucket = s["epochs"][arch], arch == "lstm"
     t0 = time.perf_counter()
@@ -98,18 +111,35 @@ def run_one(job: dict) -> dict:
             "epochs": len(history), "seconds": time.perf_counter() - t0}
 
 
+class KeyAligned:
+    "A dataset whose clips pass through `labkit.recipes.KeyAlign` (what a model with the keyalign ingredient reads)."
+    def __init__(self, dataset):
+        from labkit.recipes import KeyAlign
+        self.dataset, self.align = dataset, KeyAlign()
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, i):
+        import torch
+        x, y, n = self.dataset[i]
+        return self.align(torch.as_tensor(np.asarray(x, np.float32))).numpy(), y, n
+
+
+BASELINE_INPUTS = (("fused, full length", "fused"), ("mel, full length (CNN input)", "mel"),
+                   ("fused_beat (LSTM input)", "fused_beat"), ("fused_beat, chroma key-aligned", "fused_beat"))
+
+
 def baselines(root) -> list[dict]:
-    "The pooled linear baseline on the same clips: full-length fused, and each model's own input (whole clips)."
+    "The pooled linear baseline on the same clips: full-length fused, each model's own input, and the LSTM's key-aligned."
     from torch.utils.data import Subset
     from labkit.baseline import linear_baseline
     rows = []
     for task in ("genre", "affect"):
-        for name, fs in (("fused, full length", "fused"), ("mel, full length (CNN input)", "mel"),
-                         ("fused_beat (LSTM input)", "fused_beat")):
+        for name, fs in BASELINE_INPUTS:
             train = data(root, fs, "train", task)
+            if "key-aligned" in name: train = KeyAligned(train)
             tr, va, ho = splits(root, task, len(train))
             fit_on = Subset(train, np.concatenate([tr, va]))
             test = Subset(train, ho) if task == "affect" else data(root, fs, "test", task)
+            if "key-aligned" in name and task == "genre": test = KeyAligned(test)
             r = linear_baseline(fit_on, test, target_names=AXES if task == "affect" else None)
             rows.append({"task": task, "input": name, **r})
     return rows
@@ -123,6 +153,8 @@ def jobs_for(root, s) -> list[dict]:
             for i, row in enumerate(rows):
                 jobs.append(dict(arch=arch, task=task, row=row, recipe=" ".join(rows[1:i + 1]) or "none",
                                  seed=seed, root=str(root), settings=s))
+            for row, recipe, options in VARIANTS.get((arch, task), []):
+                jobs.append(dict(arch=arch, task=task, row=row, recipe=recipe, model=options, seed=seed, root=str(root), settings=s))
     return jobs
 
 
@@ -132,7 +164,7 @@ def fmt(values) -> str:
     return f"{v.mean():.3f} ({v.min():.3f}..{v.max():.3f})" if len(v) > 1 else f"{v.mean():.3f}"
 
 
-def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bool) -> tuple[str, dict]:
+def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bool, made: int = 0) -> tuple[str, dict]:
     "The markdown tables and the chosen rows."
     md = ["## Training recipes: ablation against the pooled baseline", "",
           f"Embedded corpus, `{s['preset']}` preset. Genre: 10 merged classes (`class_mapping='lab'`), trained on the lab's "
@@ -144,11 +176,15 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
           f"beat-synchronous fused features (140 rows). Adam lr {s['lr']}, weight decay 1e-4, batch {s['batch_size']}, at most "
           f"{s['epochs']['cnn']} (CNN) / {s['epochs']['lstm']} (LSTM) epochs, early stopping after {s['patience']} epochs "
           f"without a better validation loss, the best epoch's weights scored. Seeds {s['seeds']}: each cell is the mean "
-          "over seeds (min..max). Each row adds one ingredient to the row above (`labkit.recipes.Recipe`). Reference: "
-          "`labkit.baseline.linear_baseline` (per-band mean and std over each whole clip, standardised on the training "
-          "clips, logistic regression / ridge) fitted on the same training+validation clips and scored on the same clips, "
-          "in the same run; it has no seed.", ""]
+          "over seeds (min..max). Each row adds one ingredient to the row above (`labkit.recipes.Recipe`); a row showing a "
+          "recipe in full, or an LSTM option (`create_model('lstm', ...)`) with its recipe, stands alone, and competes for "
+          "the defaults like the others. Reference: `labkit.baseline.linear_baseline` (per-band mean and std over each whole "
+          "clip, standardised on the training clips, logistic regression / ridge) fitted on the same training+validation "
+          "clips and scored on the same clips, in the same run; it has no seed. The targets compare with the plain pooled "
+          "baseline; the row `fused_beat, chroma key-aligned` shows what the same linear model gains from the `keyalign` "
+          "step (each clip's chroma rotated to its strongest pitch class, `labkit.recipes.KeyAlign`).", ""]
     chosen = {}
+    options_of = {(a, t, row): o for (a, t), rows in VARIANTS.items() for row, _, o in rows}
     runs_by = {}
     for r in runs: runs_by.setdefault((r["arch"], r["task"], r["row"]), []).append(r)
     bmap = {(b["task"], b["input"]): b for b in base}
@@ -157,7 +193,7 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
         md += [f"### {'Genre (test split)' if task == 'genre' else 'Affect (held-out clips)'}", "",
                "| model | row (adds) | " + " | ".join(keys) + f" | {main} − baseline (fused) | epochs run | s per run |",
                "|---|---|" + "---|" * (len(keys) + 3)]
-        for name in ("fused, full length", "mel, full length (CNN input)", "fused_beat (LSTM input)"):
+        for name, _ in BASELINE_INPUTS:
             b = bmap[(task, name)]
             md.append(f"| pooled baseline | {name} | " + " | ".join(f"{b[k]:.3f}" for k in keys) + " | | | |")
         if task == "genre":
@@ -174,14 +210,23 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
                 md.append(f"| {arch.upper()} | {'+' + row if row != 'none' else 'none'} (n={len(rs)}) | "
                           + " | ".join(fmt([r[k] for r in rs]) for k in keys)
                           + f" | {m - ref:+.3f} | {np.mean([r['epochs'] for r in rs]):.1f} | {np.mean([r['seconds'] for r in rs]):.0f} |")
-            if best: chosen[(arch, task)] = dict(recipe=best[2][0]["recipe"], value=best[1], metric=main, baseline=ref, n=len(best[2]),
+            for row, recipe, options in VARIANTS.get((arch, task), []):   # single rows beside the cumulative ones
+                rs = runs_by.get((arch, task, row), [])
+                if not rs: continue
+                m = float(np.mean([r[main] for r in rs]))
+                if m > best[1]: best = (row, m, rs)
+                md.append(f"| {arch.upper()} | {'`' + recipe + '`' if not options else row + ', `' + recipe + '`'} (n={len(rs)}) | "
+                          + " | ".join(fmt([r[k] for r in rs]) for k in keys)
+                          + f" | {m - ref:+.3f} | {np.mean([r['epochs'] for r in rs]):.1f} | {np.mean([r['seconds'] for r in rs]):.0f} |")
+            if best: chosen[(arch, task)] = dict(recipe=best[2][0]["recipe"], model=options_of.get((arch, task, best[0]), {}), value=best[1], metric=main, baseline=ref, n=len(best[2]),
                                                  own_baseline=bmap[(task, "mel, full length (CNN input)" if arch == "cnn" else "fused_beat (LSTM input)")][main],
                                                  valence=float(np.mean([r.get("spearman_valence", np.nan) for r in best[2]])))
         md.append("")
     md += ["### Chosen defaults (`labkit.recipes.RECIPES`): the row with the best mean", "",
-           "| model, task | recipe | metric | mean | pooled baseline, fused | − baseline | baseline on own input |", "|---|---|---|---|---|---|---|"]
+           "| model, task | recipe | model options | metric | mean | pooled baseline, fused | − baseline | baseline on own input |",
+           "|---|---|---|---|---|---|---|---|"]
     for (arch, task), c in chosen.items():
-        md.append(f"| {arch}, {task} | `{c['recipe']}` | {c['metric']} | {c['value']:.3f} | {c['baseline']:.3f} | "
+        md.append(f"| {arch}, {task} | `{c['recipe']}` | {c['model'] or ''} | {c['metric']} | {c['value']:.3f} | {c['baseline']:.3f} | "
                   f"{c['value'] - c['baseline']:+.3f} | {c['own_baseline']:.3f} |")
     md += ["", "### Targets (issue 11; mean over seeds, chosen rows)", ""]
     get = lambda a, t: chosen.get((a, t))
@@ -199,7 +244,8 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
         v, who = max(val)
         md.append(f"- valence Spearman of the best model ≥ 0.40: {v:.3f} ({who}): **{'met' if v >= 0.40 else 'not met'}**; "
                   f"the pooled baseline reaches {bmap[('affect', 'fused, full length')]['spearman_valence']:.3f}")
-    took = f"Took {seconds / 60:.1f} min of wall time" if seconds else "Table rebuilt from the runs file"
+    took = (f"This call made {made} runs in {seconds / 60:.1f} min of wall time and kept {len(runs) - made} from the runs file"
+            if made else "Table rebuilt from the runs file")
     md += ["", f"{took}; {len(runs)} training runs, {sum(r['seconds'] for r in runs) / 60:.0f} min of training in all "
            f"(2 runs at a time). Machine: {platform.machine()}, {os.cpu_count()} cores (shared), 1 torch "
            f"thread per run, device cpu, Python {platform.python_version()}.{' Quick mode (a smoke test; numbers mean nothing).' if quick else ''}", ""]
@@ -209,14 +255,18 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
 def main(quick: bool, out: Path, jobs: int, runs_file: Path | None, only: str | None, table_only: bool = False):
     from labkit.core import data_root
     s = settings(quick)
+    if runs_file is None and not quick: runs_file = Path(__file__).parent / "results" / "ablation_runs.jsonl"
     root = data_root(None, s["preset"])
     todo = jobs_for(root, s)
     if only: todo = [j for j in todo if f"{j['arch']}-{j['task']}" in only.split(",")]
     done = []
     if runs_file is not None and runs_file.exists():  # runs already made with the same settings are kept
-        done = [r for r in map(json.loads, runs_file.read_text().splitlines()) if r.pop("settings", None) == s]
-        have = {(r["arch"], r["task"], r["row"], r["seed"]) for r in done}
-        todo = [j for j in todo if (j["arch"], j["task"], j["row"], j["seed"]) not in have]
+        key = lambda r: (r["arch"], r["task"], r["row"], r["recipe"], r["seed"])
+        wanted = {key(j) for j in todo}
+        done = [r for r in map(json.loads, runs_file.read_text().splitlines())
+                if r.pop("settings", None) == s and key(r) in wanted]  # other settings or rows: not this table's
+        have = {key(r) for r in done}
+        todo = [j for j in todo if key(j) not in have]
     if table_only: todo = []                          # the table from the runs file alone
     t0 = time.perf_counter()
     print(f"{len(todo)} runs to make ({len(done)} kept), {jobs} processes", flush=True)
@@ -232,7 +282,7 @@ def main(quick: bool, out: Path, jobs: int, runs_file: Path | None, only: str | 
             main_value = r.get("accuracy", r.get("mean_spearman"))
             print(f"[{i + 1}/{len(futures)} {(time.perf_counter() - t0) / 60:.1f} min] {r['arch']} {r['task']} +{r['row']} "
                   f"seed {r['seed']}: {main_value:.3f} ({r['epochs']} epochs, {r['seconds']:.0f} s)", flush=True)
-    md, chosen = table(done, base, s, None if table_only else time.perf_counter() - t0, quick)
+    md, chosen = table(done, base, s, time.perf_counter() - t0, quick, made=len(todo))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md)
     print(md)
@@ -243,7 +293,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the tiny corpus, one seed, 2 epochs (a smoke test)")
     ap.add_argument("--jobs", type=int, default=2, help="training runs in parallel (one torch thread each)")
-    ap.add_argument("--runs", type=Path, default=None, help="a .jsonl file: finished runs are appended, and kept on the next call")
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="a .jsonl file: finished runs are appended, and kept on the next call with the same settings "
+                         "(default results/ablation_runs.jsonl; none with --quick)")
     ap.add_argument("--only", default=None, help="e.g. cnn-genre,lstm-affect")
     ap.add_argument("--table-only", action="store_true", help="no training: the table from the runs in --runs (and the baselines)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ablation.md")

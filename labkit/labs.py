@@ -219,11 +219,13 @@ def lab_recipe(
     spec:str, # 'auto', 'none', or ingredient names such as 'standardize specaugment cosine'
     model:str, # 'lstm' or 'cnn'
     task:str, # 'genre' or 'affect'
+    feature_set:str|None=None, # the model's input, e.g. 'fused_beat': key steps act on its chroma rows (left out for mel)
     **kwargs, # Recipe options, e.g. crop_frames=128
 ):
-    "The training recipe a lab's `recipe` parameter names."
+    "The training recipe a lab's `recipe` parameter names, for the model's input."
     from labkit.recipes import Recipe, default_recipe
-    return default_recipe(model, task, **kwargs) if spec == "auto" else Recipe(spec, **kwargs)
+    recipe = default_recipe(model, task, **kwargs) if spec == "auto" else Recipe(spec, **kwargs)
+    return recipe if feature_set is None else recipe.for_input(parse_feature_set(feature_set)[0])
 
 def ablation_rows(
     model:str, # 'LSTM' or 'CNN': the table rows to keep

@@ -89,4 +89,4 @@ def test_bad_settings_are_named():
     with pytest.raises(LabkitError, match="warmup"): warmup_cosine(3, warmup=3)
     with pytest.raises(LabkitError, match="rows"): Recipe("keyshift", chroma_rows=(12, 0)).wrap(nn.Linear(2, 2))
     with pytest.raises(LabkitError, match="ingredients are"): Recipe("mixup")
-    assert set(default_recipe("lstm", "affect").ingredients) <= {"standardize", "specaugment", "cosine", "keyshift"}
+    assert set(default_recipe("lstm", "affect").ingredients) <= {"standardize", "specaugment", "cosine", "keyshift", "keyalign"}
