@@ -195,23 +195,25 @@ def genre_cnn(
     seed:int=0, # seed
     device="auto", # where to train
 ) -> Path: # the checkpoint (best.pt)
-    "A genre CNN checkpoint: the one given, lab 3's, or one trained now."
+    "A genre CNN checkpoint: the one given, lab 3's, or one trained now with lab 3's default recipe."
     import torch.nn as nn
     from labkit.metrics import classification_metrics
-    from labkit.models import create_model
+    from labkit.recipes import default_recipe
     from labkit.train import fit, make_loader, seed_everything
     from torch.utils.data import Subset
     ckpt = lab_output(out_dir, "genre_cnn", pretrained, quiet=True)
     if ckpt is not None: print(f"genre CNN: {ckpt}"); return ckpt
     out = Path(out_dir) / "genre_cnn"
     print(f"no genre CNN from lab 3 in this run folder: training one here ({epochs} epochs) into {out}")
-    genre = load_split(root, "mel", "train", class_mapping=class_mapping, max_frames=max_frames)
+    recipe = default_recipe("cnn", "genre", crop_frames=max_frames or 128)
+    genre = load_split(root, "mel", "train", class_mapping=class_mapping, max_frames=recipe.max_frames(max_frames))
     tr, va = train_val_split(genre, val_size=0.2)
     seed_everything(seed)
-    fit(create_model("cnn", n_classes=len(genre.classes)), make_loader(Subset(genre, tr), batch_size=batch_size, seed=seed),
+    model = recipe.wrap(recipe.create_model("cnn", n_classes=len(genre.classes)), Subset(genre, tr))
+    fit(model, make_loader(Subset(genre, tr), batch_size=batch_size, seed=seed),
         make_loader(Subset(genre, va), batch_size=batch_size, shuffle=False), loss_fn=nn.CrossEntropyLoss(),
         epochs=epochs, lr=lr, patience=patience, device=device, metric_fn=classification_metrics,
-        out_dir=out, overwrite=True, seed=seed)
+        scheduler=recipe.scheduler(epochs), out_dir=out, overwrite=True, seed=seed)
     return out / "best.pt"
 
 # %% ../nbs/17_labs.ipynb #58a6c1e2

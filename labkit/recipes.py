@@ -16,7 +16,7 @@ from .models import full_lengths
 
 # %% auto #0
 __all__ = ['INGREDIENTS', 'RECIPES', 'KeyShift', 'KeyAlign', 'random_crop', 'window_starts', 'RecipeModel', 'unwrap',
-           'warmup_cosine', 'Recipe', 'default_recipe']
+           'with_inputs_of', 'warmup_cosine', 'Recipe', 'default_recipe']
 
 # %% ../nbs/19_recipes.ipynb #2e565c1f
 def _chroma_rows(rows, who):
@@ -158,6 +158,13 @@ def unwrap(
     "The model a `RecipeModel` wraps (or `model` itself)."
     return model.module if isinstance(model, RecipeModel) else model
 
+def with_inputs_of(
+    source:nn.Module, # a trained model, a RecipeModel or a plain one
+    model:nn.Module, # a new model, e.g. a new head on `source`'s backbone
+) -> nn.Module: # `model` inside `source`'s input steps and crops (shared), or `model` itself
+    "A new model that reads its input as `source` did: the same standardisation statistics, augmentation and windows."
+    return RecipeModel(model, source.inputs, source.crop_frames, source.hop) if isinstance(source, RecipeModel) else model
+
 # %% ../nbs/19_recipes.ipynb #3c5ea974
 def warmup_cosine(
     epochs:int, # epochs of the whole run
@@ -246,7 +253,15 @@ class Recipe:
             steps.append(norm)
         if "specaugment" in self: steps.append(SpecAugment(self.freq_mask, self.time_mask, p=0.2))
         if not steps and "crops" not in self: return model
-        return RecipeModel(model, nn.Sequential(*steps), self.crop_frames if "crops" in self else None, self.hop)
+        wrapped = RecipeModel(model, nn.Sequential(*steps), self.crop_frames if "crops" in self else None, self.hop)
+        if getattr(model, "config", None) is not None:      # so labkit.train.load_model can rebuild it from a checkpoint
+            wrapped.config = {**model.config, "recipe": self.settings()}
+        return wrapped
+
+    def settings(self) -> dict:
+        "The arguments that build this recipe again: `Recipe(**recipe.settings())`."
+        return dict(spec=" ".join(self.ingredients) or "none", crop_frames=self.crop_frames, hop=self.hop, warmup=self.warmup,
+                    chroma_rows=list(self.chroma_rows), freq_mask=self.freq_mask, time_mask=self.time_mask, model=dict(self.model))
 
     def load(self,
         path, # best.pt or last.pt of a run trained with this recipe

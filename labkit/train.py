@@ -479,7 +479,7 @@ def load_model(
     path:str|Path, # a checkpoint written by `fit`
     map_location='cpu', # where tensors are loaded
 )->nn.Module:
-    "Rebuild a `create_model` model from a checkpoint and load its weights."
+    "Rebuild a `create_model` model (inside its `labkit.recipes.Recipe`, if it trained with one) from a checkpoint and load its weights."
     from labkit.models import create_model
     path = Path(path)
     ckpt = _read_checkpoint(path, map_location)
@@ -488,10 +488,14 @@ def load_model(
         raise LabkitError(f"{path} has no model config (the model was not made with create_model); "
                           "build the model yourself and use load_checkpoint(path, model).")
     cfg = dict(cfg)
+    recipe = cfg.pop('recipe', None)                        # a RecipeModel: the recipe it was wrapped with
     try: model = create_model(cfg.pop('name'), **cfg)
     except (TypeError, ValueError, KeyError) as e:
         raise LabkitError(f"{path}: its model config cannot be rebuilt by this labkit's create_model ({e});"
                           f"{_config_call(ckpt['config'])} Build the model yourself and use load_checkpoint(path, model).") from e
+    if recipe is not None:                                  # its input steps and statistics come back with it
+        from labkit.recipes import Recipe
+        return Recipe(**recipe).load(path, model)
     _load_module(model, ckpt.get('model'), path, 'model', (ckpt.get('types') or {}).get('model'), ckpt['config'])
     return model
 
