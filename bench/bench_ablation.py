@@ -228,7 +228,7 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
     for (arch, task), c in chosen.items():
         md.append(f"| {arch}, {task} | `{c['recipe']}` | {c['model'] or ''} | {c['metric']} | {c['value']:.3f} | {c['baseline']:.3f} | "
                   f"{c['value'] - c['baseline']:+.3f} | {c['own_baseline']:.3f} |")
-    md += ["", "### Targets (issue 11; mean over seeds, chosen rows)", ""]
+    md += ["", "### Targets (mean over seeds, chosen rows)", ""]
     get = lambda a, t: chosen.get((a, t))
     for a, t, need, what in (("cnn", "genre", 0.05, "CNN genre accuracy ≥ pooled baseline (fused) + 0.05"),
                              ("cnn", "affect", 0.05, "CNN mean Spearman ≥ pooled baseline (fused) + 0.05")):
