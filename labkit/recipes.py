@@ -15,17 +15,10 @@ from .features import Normalizer, SpecAugment
 from .models import full_lengths
 
 # %% auto #0
-__all__ = ['INGREDIENTS', 'RECIPES', 'KeyShift', 'KeyAlign', 'random_crop', 'window_starts', 'RecipeModel', 'unwrap',
-           'with_inputs_of', 'warmup_cosine', 'Recipe', 'default_recipe']
+__all__ = ['INGREDIENTS', 'RECIPES', 'ChromaStep', 'KeyShift', 'KeyAlign', 'random_crop', 'window_starts', 'RecipeModel',
+           'unwrap', 'with_inputs_of', 'warmup_cosine', 'Recipe', 'default_recipe']
 
 # %% ../nbs/19_recipes.ipynb #2e565c1f
-def _chroma_rows(rows, who):
-    "Check (first, last + 1) of a chroma block."
-    lo, hi = rows
-    if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi):
-        raise LabkitError(f"{who} rows={rows!r} is not valid; give (first, last + 1) of the chroma rows, e.g. (128, 140) for fused input.")
-    return (lo, hi)
-
 def _rotate_chroma(
     x:torch.Tensor, # (B, T, F) batch
     rows:tuple, # (first, last + 1) of the chroma rows
@@ -42,13 +35,20 @@ def _rotate_chroma(
     chroma = x[..., lo:hi].gather(2, idx[:, None, :].expand(B, T, n))                   # (B, T, n) rotated
     return torch.cat([x[..., :lo], chroma, x[..., hi:]], dim=-1)
 
-class KeyShift(nn.Module):
-    "Rotate the 12 chroma rows of each clip by a random number of semitones, in training only."
+class ChromaStep(nn.Module):
+    "An input step that acts on the 12 chroma rows of each clip and leaves the other rows alone."
     def __init__(self,
         rows:tuple=(128, 140), # first and last+1 feature row of the chroma block (fused input: 128..140)
     ):
         super().__init__()
-        self.rows = _chroma_rows(rows, "KeyShift")
+        lo, hi = rows
+        if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi):
+            raise LabkitError(f"{type(self).__name__} rows={rows!r} is not valid; give (first, last + 1) of the chroma rows, "
+                              "e.g. (128, 140) for fused input.")
+        self.rows = (lo, hi)
+
+class KeyShift(ChromaStep):
+    "Rotate the 12 chroma rows of each clip by a random number of semitones, in training only."
 
     def forward(self, x):  # (B, T, F) -> (B, T, F)
         if not self.training: return x
@@ -57,13 +57,8 @@ class KeyShift(nn.Module):
         return _rotate_chroma(x, self.rows, (-shift) % n, "KeyShift")
 
 # %% ../nbs/19_recipes.ipynb #44b993dc
-class KeyAlign(nn.Module):
+class KeyAlign(ChromaStep):
     "Rotate the 12 chroma rows of each clip so that its strongest pitch class over the clip comes first."
-    def __init__(self,
-        rows:tuple=(128, 140), # first and last+1 feature row of the chroma block (fused input: 128..140)
-    ):
-        super().__init__()
-        self.rows = _chroma_rows(rows, "KeyAlign")
 
     def forward(self, x):  # (B, T, F) or one clip (T, F) -> the same shape
         if x.dim() == 2: return self(x[None])[0]
