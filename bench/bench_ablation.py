@@ -220,7 +220,8 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
                           + f" | {m - ref:+.3f} | {np.mean([r['epochs'] for r in rs]):.1f} | {np.mean([r['seconds'] for r in rs]):.0f} |")
             if best: chosen[(arch, task)] = dict(recipe=best[2][0]["recipe"], model=options_of.get((arch, task, best[0]), {}), value=best[1], metric=main, baseline=ref, n=len(best[2]),
                                                  own_baseline=bmap[(task, "mel, full length (CNN input)" if arch == "cnn" else "fused_beat (LSTM input)")][main],
-                                                 valence=float(np.mean([r.get("spearman_valence", np.nan) for r in best[2]])))
+                                                 valence=float(np.mean([r.get("spearman_valence", np.nan) for r in best[2]])),
+                                                 plain=float(np.mean([r[main] for r in runs_by.get((arch, task, "none"), [])] or [np.nan])))
         md.append("")
     md += ["### Chosen defaults (`labkit.recipes.RECIPES`): the row with the best mean", "",
            "| model, task | recipe | model options | metric | mean | pooled baseline, fused | − baseline | baseline on own input |",
@@ -285,6 +286,11 @@ def main(quick: bool, out: Path, jobs: int, runs_file: Path | None, only: str | 
     md, chosen = table(done, base, s, time.perf_counter() - t0, quick, made=len(todo))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(md)
+    if not quick:  # the chosen rows for labkit: RECIPES is checked against them, and the labs quote them
+        out.with_suffix(".json").write_text(json.dumps(
+            [{"model": a, "task": t, "recipe": c["recipe"], "options": c["model"],
+              **{k: c[k] for k in ("metric", "value", "n", "plain", "own_baseline")}, **({"valence": c["valence"]} if t == "affect" else {})}
+             for (a, t), c in chosen.items()], indent=1) + "\n")
     print(md)
     return chosen
 
@@ -298,6 +304,7 @@ if __name__ == "__main__":
                          "(default results/ablation_runs.jsonl; none with --quick)")
     ap.add_argument("--only", default=None, help="e.g. cnn-genre,lstm-affect")
     ap.add_argument("--table-only", action="store_true", help="no training: the table from the runs in --runs (and the baselines)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ablation.md")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "ablation.md",
+                    help="the table (markdown); the chosen rows go beside it as .json")
     a = ap.parse_args()
     main(a.quick, a.out, a.jobs, a.runs, a.only, a.table_only)

@@ -14,7 +14,7 @@ from .data import AFFECT, CLASS_MAPPING, FOLDERS, SpectrogramDataset, dataset_di
 # %% auto #0
 __all__ = ['FEATURE_SETS', 'LAB_OUTPUTS', 'lab_class_mapping', 'label_coverage', 'parse_feature_set', 'load_split', 'has_affect',
            'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics', 'lab_out_dir', 'genre_cnn',
-           'lab_recipe', 'ablation_rows']
+           'lab_recipe', 'recipe_note', 'ablation_rows']
 
 # %% ../nbs/17_labs.ipynb #b72c0732
 def lab_class_mapping(
@@ -229,14 +229,33 @@ def lab_recipe(
     recipe = default_recipe(model, task, **kwargs) if spec == "auto" else Recipe(spec, **kwargs)
     return recipe if feature_set is None else recipe.for_input(parse_feature_set(feature_set)[0])
 
+def _ablation_file(name):  # bench/results/<name> of the checkout, or None (a wheel has no bench/)
+    from labkit.core import _checkout_root
+    root = _checkout_root()
+    path = root / "bench" / "results" / name if root is not None else None
+    return path if path is not None and path.is_file() else None
+
+def recipe_note(
+    model:str, # 'lstm' or 'cnn'
+    task:str, # 'genre' or 'affect'
+) -> str: # one sentence, with the measured numbers
+    "Why the default recipe of `model` on `task` is what it is: the ablation's numbers, read from its results."
+    path = _ablation_file("ablation.json")
+    if path is None: return "(the ablation behind the default recipes is in bench/results/ of the labkit repository)"
+    row = next((r for r in json.loads(path.read_text()) if (r["model"], r["task"]) == (model, task)), None)
+    if row is None: return f"(the ablation in {path} has no row for {model} on {task})"
+    options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items())
+    return (f"The ablation ({row['n']} seeds, bench/results/ablation.md) chose `{row['recipe']}`"
+            + (f" with {options}" if options else "") + f" for the {model.upper()} on {task}: {row['metric']} "
+            f"{row['value']:.3f}, against {row['plain']:.3f} with plain training and {row['own_baseline']:.3f} for the "
+            "pooled baseline on the same input.")
+
 def ablation_rows(
     model:str, # 'LSTM' or 'CNN': the table rows to keep
 ) -> str:
     "The rows of the recipe ablation table (bench/results/ablation.md of the checkout) for `model`, with their headers."
-    from labkit.core import _checkout_root
-    root = _checkout_root()
-    path = root / "bench" / "results" / "ablation.md" if root is not None else None
-    if path is None or not path.is_file(): return "(the ablation table is bench/results/ablation.md in the labkit repository)"
+    path = _ablation_file("ablation.md")
+    if path is None: return "(the ablation table is bench/results/ablation.md in the labkit repository)"
     keep = [l for l in path.read_text().splitlines()
             if l.startswith("###") or l.startswith("| model") or l.startswith(f"| {model} ") or l.startswith("| pooled")]
     return "\n".join(keep)
