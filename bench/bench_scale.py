@@ -63,7 +63,9 @@ def main(quick: bool):
     over = t_dask * 2 / n - t_seq / n     # per run, on a worker, beyond what the same run costs alone (cluster start included)
     md = [f"## Scale: many notebook runs on Dask, one training run on 2 processes (DDP)", "",
           f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}; "
-          f"load average {load0:.1f} before, {load1:.1f} after: **the machine was shared with other jobs**, so times are noisy.", "",
+          f"load average {load0:.1f} before, {load1:.1f} after"
+          + (": **the machine was shared with other jobs**, so times are noisy." if load0 > 1.5 or load1 > 1.5 else " (a quiet machine).")
+          , "",
           f"| what | reference (same run) | labkit | speed-up (reference time / labkit time) |", "|---|---|---|---|",
           f"| {n} toy notebook runs (papermill, fresh kernel each), wall time | one after another: {t_seq:.1f} s | "
           f"LocalCluster of 2 workers (start included): {t_dask:.1f} s | {t_seq / t_dask:.2f}x |",
