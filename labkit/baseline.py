@@ -36,8 +36,8 @@ def linear_baseline(
     test, # clips to score, the same kind
     train_targets=None, # targets of `train` when it is an array; taken from the items otherwise
     test_targets=None, # targets of `test` when it is an array
-    task:str|None=None, # 'classification' or 'regression'; None: classification for integer targets
-    target_names:list|None=None, # regression: names of the target columns
+    task:str|None=None, # 'classification', 'regression' or 'multilabel'; None: classification for integer targets
+    target_names:list|None=None, # regression, multilabel: names of the target columns
     C:float=1.0, # logistic regression: inverse regularisation strength
 ) -> dict:
     "Fit the pooled-statistics linear model on `train` and score it on `test`, with chance and majority figures."
@@ -58,7 +58,16 @@ def linear_baseline(
                 "macro_f1": float(f1_score(yte, pred, average="macro", zero_division=0)),
                 "chance_accuracy": 1 / len(classes),
                 "majority_accuracy": float(np.mean(yte == majority))}
-    if task != "regression": raise LabkitError(f"task={task!r} is not known; use 'classification' or 'regression'.")
+    if task == "multilabel":
+        import warnings
+        from sklearn.multiclass import OneVsRestClassifier
+        from labkit.tagging import tagging_metrics
+        with warnings.catch_warnings():  # a tag absent from training: sklearn warns, then scores it constantly
+            warnings.filterwarnings("ignore", message="Label .* is present in all training examples")
+            model = make_pipeline(StandardScaler(), OneVsRestClassifier(LogisticRegression(C=C, max_iter=2000)))
+            model.fit(Xtr, (ytr.reshape(len(ytr), -1) > 0.5).astype(int))
+        return tagging_metrics(yte, model.predict_proba(Xte), target_names)
+    if task != "regression": raise LabkitError(f"task={task!r} is not known; use 'classification', 'regression' or 'multilabel'.")
     from labkit.metrics import regression_metrics
     ytr, yte = ytr.reshape(len(ytr), -1), yte.reshape(len(yte), -1)
     model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13))).fit(Xtr, ytr)
