@@ -4,11 +4,13 @@ The lab's CNN (mel, 128-frame windows) and LSTM (beat-synchronous fused features
 classes: the lab's train/validation split of the train split, scored on the test split) and on the three affect
 axes (one 3-output regressor, the labs' held-out split, Spearman per axis). Each row adds one ingredient of
 `labkit.recipes.Recipe` to the row above (CNN: standardize, crops, cosine, specaugment; LSTM: standardize, specaugment,
-cosine, then keyshift on affect), trained with three seeds; reported are the mean and the spread (min..max) over the seeds. The reference is
+cosine, keyalign), trained with three seeds; reported are the mean and the spread (min..max) over the seeds. The reference is
 `labkit.baseline.linear_baseline` (per-band mean and std over each whole clip, logistic regression or ridge) on the
 same clips, measured in the same run: on full-length fused features and on each model's own input. The defaults
 of `labkit.recipes.RECIPES` are the rows that win here. Three options of the LSTM itself (mean readout, more
-dropout, a smaller state) are also measured on top of its full recipe, and compete for the defaults like the other rows.
+dropout, a smaller state) are also measured on top of its full recipe, and so is the CNN on affect reading fused input
+(mel and chroma: the chroma rows carry the mode that valence follows) with its full recipe, with and without `keyalign`;
+these single rows compete for the defaults like the others.
 
 Finished runs are appended to `--runs` (by default results/ablation_runs.jsonl beside this script) and kept by the
 next call with the same settings, so an interrupted run resumes and `--table-only` rebuilds the table; give another
@@ -28,12 +30,14 @@ ROWS = {  # (model, task) -> cumulative ingredients, one row each ('none' first)
 }
 _LSTM_OPTIONS = [("readout='mean'", {"readout": "mean"}), ("readout='mean', dropout=0.3", {"readout": "mean", "dropout": 0.3}),
                  ("hidden_size=64", {"hidden_size": 64})]
-VARIANTS = {  # (model, task) -> (row, ingredients, create_model options): single rows beside the cumulative ones
-    ("lstm", "genre"): [(row, "standardize specaugment cosine keyalign", o) for row, o in _LSTM_OPTIONS],
-    ("lstm", "affect"): [("keyshift", "standardize specaugment cosine keyshift", {})]  # the other way to key invariance
-                        + [(row, "standardize specaugment cosine keyalign", o) for row, o in _LSTM_OPTIONS],
+INPUT = {"cnn": "mel", "lstm": "fused_beat"}  # each model's input in the cumulative rows
+VARIANTS = {  # (model, task) -> (row, ingredients, create_model options, input): single rows beside the cumulative ones
+    ("lstm", "genre"): [(row, "standardize specaugment cosine keyalign", o, "fused_beat") for row, o in _LSTM_OPTIONS],
+    ("lstm", "affect"): [("keyshift", "standardize specaugment cosine keyshift", {}, "fused_beat")]  # the other way to key invariance
+                        + [(row, "standardize specaugment cosine keyalign", o, "fused_beat") for row, o in _LSTM_OPTIONS],
+    ("cnn", "affect"): [("fused", "standardize crops cosine specaugment", {}, "fused"),
+                        ("fused keyalign", "standardize crops cosine specaugment keyalign", {}, "fused")],
 }
-INPUT = {"cnn": "mel", "lstm": "fused_beat"}
 AXES = ["valence", "energy", "danceability"]
 _DATA = {}
 
@@ -81,16 +85,18 @@ def run_one(job: dict) -> dict:
     import torch
     from torch import nn
     from torch.utils.data import Subset
+    from labkit.labs import parse_feature_set
     from labkit.models import create_model
     from labkit.recipes import Recipe
     from labkit.train import evaluate, fit, load_checkpoint, make_loader
     torch.set_num_threads(1)
     arch, task, seed, s = job["arch"], job["task"], job["seed"], job["settings"]
-    recipe = Recipe(job["recipe"], crop_frames=s["frames"])
+    fs = job.get("input", INPUT[arch])
+    recipe = Recipe(job["recipe"], crop_frames=s["frames"]).for_input(parse_feature_set(fs)[0])  # key steps on its chroma rows
     window = recipe.max_frames(s["frames"]) if arch == "cnn" else None
-    train = data(job["root"], INPUT[arch], "train", task, window)
+    train = data(job["root"], fs, "train", task, window)
     tr, va, ho = splits(job["root"], task, len(train))
-    test = Subset(train, ho) if task == "affect" else data(job["root"], INPUT[arch], "test", task, window)
+    test = Subset(train, ho) if task == "affect" else data(job["root"], fs, "test", task, window)
     out = {"genre": len(train.classes), "affect": len(AXES)}[task]
     head = dict(n_classes=out) if task == "genre" else dict(n_targets=out)
     torch.manual_seed(seed)
@@ -125,6 +131,7 @@ class KeyAligned:
 
 BASELINE_INPUTS = (("fused, full length", "fused"), ("mel, full length (CNN input)", "mel"),
                    ("fused_beat (LSTM input)", "fused_beat"), ("fused_beat, chroma key-aligned", "fused_beat"))
+OWN_BASELINE = {"fused": "fused, full length", "mel": "mel, full length (CNN input)", "fused_beat": "fused_beat (LSTM input)"}
 
 
 def baselines(root) -> list[dict]:
@@ -153,8 +160,8 @@ def jobs_for(root, s) -> list[dict]:
             for i, row in enumerate(rows):
                 jobs.append(dict(arch=arch, task=task, row=row, recipe=" ".join(rows[1:i + 1]) or "none",
                                  seed=seed, root=str(root), settings=s))
-            for row, recipe, options in VARIANTS.get((arch, task), []):
-                jobs.append(dict(arch=arch, task=task, row=row, recipe=recipe, model=options, seed=seed, root=str(root), settings=s))
+            for row, recipe, options, fs in VARIANTS.get((arch, task), []):
+                jobs.append(dict(arch=arch, task=task, row=row, recipe=recipe, model=options, input=fs, seed=seed, root=str(root), settings=s))
     return jobs
 
 
@@ -173,7 +180,8 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
           "clips scored). CNN: the lab's `create_model('cnn')` on mel, 128-frame windows (without `crops`: the first 128 "
           "frames of each clip, as lab 3 reads them; with `crops`: random 128-frame crops in training and the mean over "
           "windows covering each whole clip at evaluation). LSTM: `create_model('lstm')` (2x128 bidirectional) on "
-          f"beat-synchronous fused features (140 rows). Adam lr {s['lr']}, weight decay 1e-4, batch {s['batch_size']}, at most "
+          "beat-synchronous fused features (140 rows); a row marked `input=fused` reads full-length mel and chroma (140 rows) "
+          f"instead of mel. Adam lr {s['lr']}, weight decay 1e-4, batch {s['batch_size']}, at most "
           f"{s['epochs']['cnn']} (CNN) / {s['epochs']['lstm']} (LSTM) epochs, early stopping after {s['patience']} epochs "
           f"without a better validation loss, the best epoch's weights scored. Seeds {s['seeds']}: each cell is the mean "
           "over seeds (min..max). Each row adds one ingredient to the row above (`labkit.recipes.Recipe`); a row showing a "
@@ -184,7 +192,8 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
           "baseline; the row `fused_beat, chroma key-aligned` shows what the same linear model gains from the `keyalign` "
           "step (each clip's chroma rotated to its strongest pitch class, `labkit.recipes.KeyAlign`).", ""]
     chosen = {}
-    options_of = {(a, t, row): o for (a, t), rows in VARIANTS.items() for row, _, o in rows}
+    options_of = {(a, t, row): o for (a, t), rows in VARIANTS.items() for row, _, o, _ in rows}
+    input_of = lambda a, t, row: next((fs for row_, _, _, fs in VARIANTS.get((a, t), []) if row_ == row), INPUT[a])
     runs_by = {}
     for r in runs: runs_by.setdefault((r["arch"], r["task"], r["row"]), []).append(r)
     bmap = {(b["task"], b["input"]): b for b in base}
@@ -210,24 +219,27 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
                 md.append(f"| {arch.upper()} | {'+' + row if row != 'none' else 'none'} (n={len(rs)}) | "
                           + " | ".join(fmt([r[k] for r in rs]) for k in keys)
                           + f" | {m - ref:+.3f} | {np.mean([r['epochs'] for r in rs]):.1f} | {np.mean([r['seconds'] for r in rs]):.0f} |")
-            for row, recipe, options in VARIANTS.get((arch, task), []):   # single rows beside the cumulative ones
+            for row, recipe, options, fs in VARIANTS.get((arch, task), []):   # single rows beside the cumulative ones
                 rs = runs_by.get((arch, task, row), [])
                 if not rs: continue
                 m = float(np.mean([r[main] for r in rs]))
                 if m > best[1]: best = (row, m, rs)
-                md.append(f"| {arch.upper()} | {'`' + recipe + '`' if not options else row + ', `' + recipe + '`'} (n={len(rs)}) | "
+                label = ", ".join([f"input={fs}"] * (fs != INPUT[arch]) + [row] * bool(options) + [f"`{recipe}`"])
+                md.append(f"| {arch.upper()} | {label} (n={len(rs)}) | "
                           + " | ".join(fmt([r[k] for r in rs]) for k in keys)
                           + f" | {m - ref:+.3f} | {np.mean([r['epochs'] for r in rs]):.1f} | {np.mean([r['seconds'] for r in rs]):.0f} |")
             if best: chosen[(arch, task)] = dict(recipe=best[2][0]["recipe"], model=options_of.get((arch, task, best[0]), {}), value=best[1], metric=main, baseline=ref, n=len(best[2]),
-                                                 own_baseline=bmap[(task, "mel, full length (CNN input)" if arch == "cnn" else "fused_beat (LSTM input)")][main],
+                                                 input=input_of(arch, task, best[0]),
+                                                 own_baseline=bmap[(task, OWN_BASELINE[input_of(arch, task, best[0])])][main],
                                                  valence=float(np.mean([r.get("spearman_valence", np.nan) for r in best[2]])),
-                                                 plain=float(np.mean([r[main] for r in runs_by.get((arch, task, "none"), [])] or [np.nan])))
+                                                 plain=float(np.mean([r[main] for r in runs_by.get((arch, task, "none"), [])] or [np.nan])),
+                                                 plain_input=INPUT[arch])
         md.append("")
     md += ["### Chosen defaults (`labkit.recipes.RECIPES`): the row with the best mean", "",
-           "| model, task | recipe | model options | metric | mean | pooled baseline, fused | − baseline | baseline on own input |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| model, task | input | recipe | model options | metric | mean | pooled baseline, fused | − baseline | baseline on own input |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for (arch, task), c in chosen.items():
-        md.append(f"| {arch}, {task} | `{c['recipe']}` | {c['model'] or ''} | {c['metric']} | {c['value']:.3f} | {c['baseline']:.3f} | "
+        md.append(f"| {arch}, {task} | {c['input']} | `{c['recipe']}` | {c['model'] or ''} | {c['metric']} | {c['value']:.3f} | {c['baseline']:.3f} | "
                   f"{c['value'] - c['baseline']:+.3f} | {c['own_baseline']:.3f} |")
     md += ["", "### Targets (mean over seeds, chosen rows)", ""]
     get = lambda a, t: chosen.get((a, t))
@@ -288,8 +300,8 @@ def main(quick: bool, out: Path, jobs: int, runs_file: Path | None, only: str | 
     out.write_text(md)
     if not quick:  # the chosen rows for labkit: RECIPES is checked against them, and the labs quote them
         out.with_suffix(".json").write_text(json.dumps(
-            [{"model": a, "task": t, "recipe": c["recipe"], "options": c["model"],
-              **{k: c[k] for k in ("metric", "value", "n", "plain", "own_baseline")}, **({"valence": c["valence"]} if t == "affect" else {})}
+            [{"model": a, "task": t, "input": c["input"], "recipe": c["recipe"], "options": c["model"],
+              **{k: c[k] for k in ("metric", "value", "n", "plain", "plain_input", "own_baseline")}, **({"valence": c["valence"]} if t == "affect" else {})}
              for (a, t), c in chosen.items()], indent=1) + "\n")
     print(md)
     return chosen

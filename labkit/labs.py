@@ -246,8 +246,8 @@ def recipe_note(
     if row is None: return f"(the ablation in {path} has no row for {model} on {task})"
     options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items())
     return (f"The ablation ({row['n']} seeds, bench/results/ablation.md) chose `{row['recipe']}`"
-            + (f" with {options}" if options else "") + f" for the {model.upper()} on {task}: {row['metric']} "
-            f"{row['value']:.3f}, against {row['plain']:.3f} with plain training and {row['own_baseline']:.3f} for the "
+            + (f" with {options}" if options else "") + f" for the {model.upper()} on {task}, reading {row['input']}: {row['metric']} "
+            f"{row['value']:.3f}, against {row['plain']:.3f} with plain training on {row['plain_input']} and {row['own_baseline']:.3f} for the "
             "pooled baseline on the same input.")
 
 def ablation_rows(

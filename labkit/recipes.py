@@ -281,7 +281,7 @@ class Recipe:
 # %% ../nbs/19_recipes.ipynb #7c78eab7
 RECIPES = {  # (model, task) -> (ingredients, create_model options): the best row of bench/bench_ablation.py
     ("cnn", "genre"): ("standardize", {}),
-    ("cnn", "affect"): ("standardize crops cosine specaugment", {}),
+    ("cnn", "affect"): ("standardize crops cosine specaugment keyalign", {}),  # measured on fused input (mel + chroma)
     ("lstm", "genre"): ("standardize specaugment cosine keyalign", {"readout": "mean"}),
     ("lstm", "affect"): ("standardize specaugment cosine keyalign", {"readout": "mean", "dropout": 0.3}),
 }
