@@ -14,7 +14,7 @@ from .data import AFFECT, CLASS_MAPPING, FOLDERS, SpectrogramDataset, dataset_di
 # %% auto #0
 __all__ = ['FEATURE_SETS', 'LAB_OUTPUTS', 'lab_class_mapping', 'label_coverage', 'parse_feature_set', 'load_split', 'has_affect',
            'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics', 'lab_out_dir', 'genre_cnn',
-           'lab_recipe', 'recipe_note', 'ablation_rows']
+           'lab_recipe', 'recipe_note', 'ablation_rows', 'results_table']
 
 # %% ../nbs/17_labs.ipynb #b72c0732
 def lab_class_mapping(
@@ -259,3 +259,14 @@ def ablation_rows(
     keep = [l for l in path.read_text().splitlines()
             if l.startswith("###") or l.startswith("| model") or l.startswith(f"| {model} ") or l.startswith("| pooled")]
     return "\n".join(keep)
+
+# %% ../nbs/17_labs.ipynb #4433803c
+def results_table(
+    table, # a pandas DataFrame (or Series) of results; text cells are kept as they are
+    digits:int=3, # decimals of every number
+):
+    "The table with each number as text to `digits` decimals and '—' where a value is missing."
+    import pandas as pd
+    cell = lambda v: "—" if v is None or (isinstance(v, float) and np.isnan(v)) else (
+        f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else v)
+    return table.map(cell)
