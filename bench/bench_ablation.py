@@ -3,11 +3,11 @@
 The lab's CNN (mel, 128-frame windows) and LSTM (beat-synchronous fused features) on the genre task (10 merged
 classes: the lab's train/validation split of the train split, scored on the test split) and on the three affect
 axes (one 3-output regressor, the labs' held-out split, Spearman per axis). Each row adds one ingredient of
-`labkit.recipes.Recipe` to the row above (CNN: standardize, crops, cosine, specaugment; LSTM: standardize, specaugment,
+`labkit.train.Recipe` to the row above (CNN: standardize, crops, cosine, specaugment; LSTM: standardize, specaugment,
 cosine, keyalign), trained with three seeds; reported are the mean and the spread (min..max) over the seeds. The reference is
-`labkit.baseline.linear_baseline` (per-band mean and std over each whole clip, logistic regression or ridge) on the
+`labkit.metrics.linear_baseline` (per-band mean and std over each whole clip, logistic regression or ridge) on the
 same clips, measured in the same run: on full-length fused features and on each model's own input. The defaults
-of `labkit.recipes.RECIPES` are the rows that win here. Three options of the LSTM itself (mean readout, more
+of `labkit.train.RECIPES` are the rows that win here. Three options of the LSTM itself (mean readout, more
 dropout, a smaller state) are also measured on top of its full recipe, and so is the CNN on affect reading fused input
 (mel and chroma: the chroma rows carry the mode that valence follows) with its full recipe, with and without `keyalign`;
 these single rows compete for the defaults like the others.
@@ -50,7 +50,7 @@ def settings(quick: bool) -> dict:
 
 def data(root, feature_set, split, task, max_frames=None):
     "One split, read once per process."
-    from labkit.labs import load_split
+    from labkit.teach.labs import load_split
     key = (str(root), feature_set, split, task, max_frames)
     if key not in _DATA:
         extra = dict(class_mapping="lab") if task == "genre" else dict(target="all")
@@ -62,7 +62,7 @@ def data(root, feature_set, split, task, max_frames=None):
 def splits(root, task, n):
     "(train, validation, test indices or None): the lab's split of the genre train split, the labs' held-out split of the affect set."
     from labkit.data import train_val_split
-    from labkit.labs import heldout_split
+    from labkit.teach.labs import heldout_split
     if task == "genre":
         tr, va = train_val_split(n, val_size=0.2)
         return tr, va, None
@@ -85,9 +85,9 @@ def run_one(job: dict) -> dict:
     import torch
     from torch import nn
     from torch.utils.data import Subset
-    from labkit.labs import parse_feature_set
+    from labkit.teach.labs import parse_feature_set
     from labkit.models import create_model
-    from labkit.recipes import Recipe
+    from labkit.train import Recipe
     from labkit.train import evaluate, fit, load_checkpoint, make_loader
     torch.set_num_threads(1)
     arch, task, seed, s = job["arch"], job["task"], job["seed"], job["settings"]
@@ -118,9 +118,9 @@ def run_one(job: dict) -> dict:
 
 
 class KeyAligned:
-    "A dataset whose clips pass through `labkit.recipes.KeyAlign` (what a model with the keyalign ingredient reads)."
+    "A dataset whose clips pass through `labkit.audio.KeyAlign` (what a model with the keyalign ingredient reads)."
     def __init__(self, dataset):
-        from labkit.recipes import KeyAlign
+        from labkit.audio import KeyAlign
         self.dataset, self.align = dataset, KeyAlign()
     def __len__(self): return len(self.dataset)
     def __getitem__(self, i):
@@ -137,7 +137,7 @@ OWN_BASELINE = {"fused": "fused, full length", "mel": "mel, full length (CNN inp
 def baselines(root) -> list[dict]:
     "The pooled linear baseline on the same clips: full-length fused, each model's own input, and the LSTM's key-aligned."
     from torch.utils.data import Subset
-    from labkit.baseline import linear_baseline
+    from labkit.metrics import linear_baseline
     rows = []
     for task in ("genre", "affect"):
         for name, fs in BASELINE_INPUTS:
@@ -184,13 +184,13 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
           f"instead of mel. Adam lr {s['lr']}, weight decay 1e-4, batch {s['batch_size']}, at most "
           f"{s['epochs']['cnn']} (CNN) / {s['epochs']['lstm']} (LSTM) epochs, early stopping after {s['patience']} epochs "
           f"without a better validation loss, the best epoch's weights scored. Seeds {s['seeds']}: each cell is the mean "
-          "over seeds (min..max). Each row adds one ingredient to the row above (`labkit.recipes.Recipe`); a row showing a "
+          "over seeds (min..max). Each row adds one ingredient to the row above (`labkit.train.Recipe`); a row showing a "
           "recipe in full, or an LSTM option (`create_model('lstm', ...)`) with its recipe, stands alone, and competes for "
-          "the defaults like the others. Reference: `labkit.baseline.linear_baseline` (per-band mean and std over each whole "
+          "the defaults like the others. Reference: `labkit.metrics.linear_baseline` (per-band mean and std over each whole "
           "clip, standardised on the training clips, logistic regression / ridge) fitted on the same training+validation "
           "clips and scored on the same clips, in the same run; it has no seed. The targets compare with the plain pooled "
           "baseline; the row `fused_beat, chroma key-aligned` shows what the same linear model gains from the `keyalign` "
-          "step (each clip's chroma rotated to its strongest pitch class, `labkit.recipes.KeyAlign`).", ""]
+          "step (each clip's chroma rotated to its strongest pitch class, `labkit.audio.KeyAlign`).", ""]
     chosen = {}
     options_of = {(a, t, row): o for (a, t), rows in VARIANTS.items() for row, _, o, _ in rows}
     input_of = lambda a, t, row: next((fs for row_, _, _, fs in VARIANTS.get((a, t), []) if row_ == row), INPUT[a])
@@ -235,7 +235,7 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
                                                  plain=float(np.mean([r[main] for r in runs_by.get((arch, task, "none"), [])] or [np.nan])),
                                                  plain_input=INPUT[arch])
         md.append("")
-    md += ["### Chosen defaults (`labkit.recipes.RECIPES`): the row with the best mean", "",
+    md += ["### Chosen defaults (`labkit.train.RECIPES`): the row with the best mean", "",
            "| model, task | input | recipe | model options | metric | mean | pooled baseline, fused | − baseline | baseline on own input |",
            "|---|---|---|---|---|---|---|---|---|"]
     for (arch, task), c in chosen.items():
@@ -266,7 +266,7 @@ def table(runs: list[dict], base: list[dict], s: dict, seconds: float, quick: bo
 
 
 def main(quick: bool, out: Path, jobs: int, runs_file: Path | None, only: str | None, table_only: bool = False):
-    from labkit.core import data_root
+    from labkit.synth import data_root
     s = settings(quick)
     if runs_file is None and not quick: runs_file = Path(__file__).parent / "results" / "ablation_runs.jsonl"
     root = data_root(None, s["preset"])

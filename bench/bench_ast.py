@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from labkit.transformer import ASTModel, AST_SIZES
+from labkit.models import ASTModel, AST_SIZES
 
 
 def step_time(model, x, repeats):

@@ -5,7 +5,7 @@ import argparse, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np, soundfile as sf, librosa
 
-from labkit.features import SR, default_jobs, extract_folder, list_audio, reference_features, warmup
+from labkit.audio import SR, default_jobs, extract_folder, list_audio, reference_features, warmup
 from labkit.synth import make_clip
 from labkit.data import RAW_GENRES
 

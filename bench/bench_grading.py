@@ -1,4 +1,4 @@
-"""Batch grading: `labkit.assign.grade` with --jobs 2 against a plain sequential papermill loop over the same
+"""Batch grading: `labkit.teach.grading.grade` with --jobs 2 against a plain sequential papermill loop over the same
 mutated submissions of a toy assignment (same run). Reports submissions per minute, the ratio, and how many
 submissions each got exactly their expected score."""
 import argparse, copy, json, os, platform, shutil, sys, tempfile, time
@@ -9,7 +9,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import test_assign as toy                      # the toy assignment and its mutation suite (one home: the tests)
-import labkit.assign as A
+from labkit.teach.marks import read_mark
+from labkit.teach.release import main_assign
+from labkit.teach.grading import grade
 
 CELL_TIMEOUT, TIMEOUT = 3, 60
 
@@ -18,7 +20,7 @@ def naive_score(executed: dict) -> float:
     "What a papermill loop alone can grade: a tests cell left in the submission earns its points if it ran without error."
     score = 0.0
     for c in executed.cells:
-        mark = A.read_mark(c)
+        mark = read_mark(c)
         if c.cell_type != "code" or mark is None or mark.kind != "tests": continue
         ran = c.get("execution_count") is not None and c.metadata.get("papermill", {}).get("status") == "completed"
         if ran and not any(o.get("output_type") == "error" for o in c.get("outputs", [])): score += mark.points or 0
@@ -30,7 +32,7 @@ def main(n: int, out: Path):
     tmp = Path(tempfile.mkdtemp(prefix="labkit-bench-grading-"))
     try:
         src = toy.make_instructor(tmp / "toy.ipynb"); toy.TOY_SRC = src
-        A.main_assign([src], tmp / "release", quiet=True)
+        main_assign([src], tmp / "release", quiet=True)
         student = nbformat.read(tmp / "release" / "toy.ipynb", as_version=4)
         muts = list(toy.mutations(student, tmp / "grades").items())
         subs, expected = tmp / "subs", {}
@@ -42,7 +44,7 @@ def main(n: int, out: Path):
         # labkit grade, two kernels at a time
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
-        results = A.grade([subs], tmp / "grades", source=src, jobs=2, cell_timeout=CELL_TIMEOUT, timeout=TIMEOUT, progress=False)
+        results = grade([subs], tmp / "grades", source=src, jobs=2, cell_timeout=CELL_TIMEOUT, timeout=TIMEOUT, progress=False)
         t_lab = time.perf_counter() - t0
         got = {r["student_id"]: r["raw_score"] for r in results}
         ok_lab = sum(got.get(s) == e for s, e in expected.items())

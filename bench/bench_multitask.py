@@ -13,9 +13,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from labkit.data import AFFECT, PadCollate, SpectrogramDataset, make_folds
+from labkit.data import AFFECT, PadCollate, SpectrogramDataset
+from labkit.train import make_folds
 from labkit.models import CNNBackbone, MultiHead
-from labkit.multitask import Task, compare_weightings
+from labkit.train import Task, compare_weightings
 from labkit.synth import make_corpus
 from labkit.train import get_device
 

@@ -1,5 +1,5 @@
 """Scale: (1) 8 tiny toy notebook runs on a Dask LocalCluster of 2 worker processes against the same 8 runs one after
-another (labkit.execute, same run of the benchmark): wall time ratio and overhead per run; (2) fit with
+another (labkit.run.many, same run of the benchmark): wall time ratio and overhead per run; (2) fit with
 DistributedDataParallel on 2 CPU processes (gloo, batch B each) against 1 process (batch 2B): samples/s and the largest
 weight difference."""
 import argparse, os, platform, shutil, socket, sys, tempfile, time
@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 import test_ddp as ddp                       # the DDP toy run (one home: the tests)
-from labkit.execute import NotebookRun, run_many
+from labkit.run.many import NotebookRun, run_many
 from labkit.train import load_checkpoint
 
 

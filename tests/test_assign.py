@@ -6,8 +6,8 @@ from pathlib import Path
 
 import nbformat, pytest
 
-import labkit.assign as A
-from labkit.data import LabkitError
+import labkit.teach.grading as A
+from labkit.core import LabkitError
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
@@ -297,8 +297,9 @@ def test_grade_outputs(graded):
 def test_resume(graded, monkeypatch):
     root, out, muts, res = graded
     calls = []
-    real = A.grade_one
-    monkeypatch.setattr(A, "grade_one", lambda a, nb, *args: calls.append(1) or real(a, nb, *args))
+    import labkit.teach.grading as G
+    real = G.grade_one
+    monkeypatch.setattr(G, "grade_one", lambda a, nb, *args: calls.append(1) or real(a, nb, *args))
     subs = root / "subs"
     nb = nbformat.read(subs / "broken_q2.ipynb", as_version=4)
     nbformat.write(replace_solution(nb, "q2", "def count_words(s):\n    return len(s.split())"), subs / "broken_q2.ipynb")

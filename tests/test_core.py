@@ -2,13 +2,17 @@
 import re, shutil
 from pathlib import Path
 import pytest
-import labkit.synth
-from labkit.core import FOLDERS, LabkitError, cache_dir, data_root
+import labkit.synth.find
+from labkit.data import FOLDERS
+from labkit.core import LabkitError, cache_dir
+from labkit.synth import data_root
 
 
 def test_every_module_uses_one_error_class():
-    import labkit.data, labkit.features, labkit.metrics, labkit.models, labkit.multitask, labkit.train, labkit.transfer
-    for m in (labkit.data, labkit.features, labkit.metrics, labkit.models, labkit.multitask, labkit.train, labkit.transfer):
+    import labkit.data.layout, labkit.audio.io, labkit.metrics.classification, labkit.models.registry
+    import labkit.train.multitask, labkit.train.loop, labkit.train.transfer
+    for m in (labkit.data.layout, labkit.audio.io, labkit.metrics.classification, labkit.models.registry,
+              labkit.train.multitask, labkit.train.loop, labkit.train.transfer):
         assert m.LabkitError is LabkitError, m.__name__
 
 
@@ -27,7 +31,7 @@ def test_given_folder_kaggle_nesting_and_env(lab_root, tmp_path, monkeypatch):
 def test_no_folder_gives_the_embedded_corpus_of_the_preset(tmp_path, monkeypatch):
     monkeypatch.delenv("LABKIT_DATA", raising=False)
     asked = []
-    monkeypatch.setattr(labkit.synth, "make_corpus", lambda preset="small": asked.append(preset) or tmp_path / preset)
+    monkeypatch.setattr(labkit.synth.find, "make_corpus", lambda preset="small": asked.append(preset) or tmp_path / preset)
     assert data_root() == tmp_path / "small" and data_root(preset="tiny") == tmp_path / "tiny"
     assert asked == ["small", "tiny"]
     monkeypatch.setenv("LABKIT_DATA", "")  # set but empty: as if unset

@@ -3,11 +3,12 @@ import numpy as np, pytest, torch, torchvision
 from torch import nn
 
 from labkit.core import LabkitError
-from labkit.crossdomain import (STEM, adapt_imagenet_state, conv_table, freeze_blocks, load_imagenet, run_key, run_one,
-                                subset)
+from labkit.models import STEM, adapt_imagenet_state, load_imagenet
+from labkit.studies import conv_table, run_key, run_one, subset
+from labkit.train import freeze_blocks
 from labkit.models import create_model
 from labkit.train import fit
-from labkit.transfer import freeze
+from labkit.train import freeze
 
 
 def test_imagenet_checkpoint_file_sums_the_stem(tmp_path):

@@ -5,9 +5,10 @@ import numpy as np, pytest, torch
 from torch.utils.data import DataLoader, Dataset
 from labkit.core import LabkitError
 from labkit.data import (CLASS_MAPPING, FOLDERS, BucketBatchSampler, PadCollate, SpectrogramDataset, SplitView,
-                         collate_padded, dataset_dir, index_files, make_folds, pad_or_truncate, parse_id, read_affect_labels,
-                         read_genre_labels, read_spectrogram, save_fused, spectrogram_shape, stratified_folds, train_val_split,
-                         write_affect_labels, write_fixture, write_genre_labels)
+                         collate_padded, dataset_dir, index_files, pad_or_truncate, parse_id, read_affect_labels,
+                         read_genre_labels, read_spectrogram, save_fused, spectrogram_shape, stratified_folds,
+                         train_val_split, write_affect_labels, write_fixture, write_genre_labels)
+from labkit.train import make_folds
 
 
 def test_fixture_has_the_real_quirks(lab_root):
@@ -471,7 +472,7 @@ def test_predefined_split_is_used_when_there_is_one():
 
 @pytest.mark.parametrize('predefined', [False, True])
 def test_scalers_never_see_test_data(predefined):
-    from labkit.features import Normalizer
+    from labkit.audio import Normalizer
     train = Toy(24, 'regression', 0)
     test = Toy(6, 'regression', 1, ids=[f't{i}' for i in range(6)]) if predefined else None
     for fold in make_folds(train, test, n_splits=3, seed=0):

@@ -3,8 +3,9 @@ import numpy as np, pandas as pd, pytest, soundfile as sf
 from pathlib import Path
 
 from labkit.core import LabkitError
-from labkit.domains import (DIGIT_CLASSES, detect_layout, load_domains, read_audiomnist, read_csv_labels, read_esc50,
-                            read_folder_per_class, read_gtzan, read_layout, read_speech_commands, read_urbansound8k)
+from labkit.data import (DIGIT_CLASSES, detect_layout, read_audiomnist, read_csv_labels, read_esc50,
+                         read_folder_per_class, read_gtzan, read_layout, read_speech_commands, read_urbansound8k)
+from labkit.synth import load_domains
 
 SR = 8000
 
@@ -127,7 +128,7 @@ def speech_commands(root, words=("yes", "no", "up"), speakers=("0a1b2c3d", "1f2e
 
 def test_find_datasets_leaves_out_folders_without_audio(tmp_path):
     from labkit.data import write_fixture
-    from labkit.domains import find_datasets
+    from labkit.data import find_datasets
     ntua = write_fixture(tmp_path / "ntua", n_train=4, n_test=2)        # the NTUA lab's four folders of .npy spectrograms
     assert find_datasets(ntua) == {}
     with pytest.raises(LabkitError, match="holds no dataset"): load_domains(None, data_dir=ntua, progress=False)

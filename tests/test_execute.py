@@ -1,10 +1,10 @@
-"""labkit.execute on a real Dask LocalCluster of worker processes: results come home, a failing run is recorded with its
+"""labkit.run.many on a real Dask LocalCluster of worker processes: results come home, a failing run is recorded with its
 cell, a worker killed in the middle of a run has the run retried and finished, a worker that cannot see the data says so."""
 import json, os, sys
 from pathlib import Path
 import nbformat, pytest
 from labkit.core import LabkitError
-from labkit.execute import NotebookRun, resolve_scheduler, run_many
+from labkit.run.many import NotebookRun, resolve_scheduler, run_many
 
 KILL_WORKER_ONCE = """
 import os, signal, psutil
@@ -59,8 +59,8 @@ def test_runs_on_a_local_cluster_survive_a_killed_worker_and_a_failing_notebook(
 
 
 def test_an_unknown_or_unreachable_scheduler_is_refused(tmp_path, monkeypatch):
-    import labkit.execute
-    monkeypatch.setattr(labkit.execute, "CONNECT_TIMEOUT", 1)
+    import labkit.run.many
+    monkeypatch.setattr(labkit.run.many, "CONNECT_TIMEOUT", 1)
     monkeypatch.setenv("LABKIT_SCHEDULER", "slurm")
     with pytest.raises(LabkitError, match="LABKIT_SCHEDULER='slurm' is not a scheduler"): resolve_scheduler()
     with pytest.raises(LabkitError, match="No Dask scheduler answers at tcp://127.0.0.1:9"):

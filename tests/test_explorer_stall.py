@@ -1,5 +1,5 @@
 """Lab 1 under papermill, many times: the explorer cell must never stall the run."""
-from labkit.runner import list_labs
+from labkit.run.params import list_labs
 
 
 def test_the_explorer_lab_never_stalls(tmp_path):
@@ -7,7 +7,7 @@ def test_the_explorer_lab_never_stalls(tmp_path):
     answers each capture on the channel it is polling for the cell's reply). Twelve fresh runs must all end: a
     1-in-4 stall would slip through with probability 0.75**12, about 3%."""
     from concurrent.futures import ThreadPoolExecutor
-    from labkit.runner import execute_notebook
+    from labkit.run.notebook import execute_notebook
     from labkit.synth import make_corpus
     make_corpus("tiny")
     lab = list_labs(only=[1])[0]

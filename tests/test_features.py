@@ -1,10 +1,11 @@
 "Feature extraction: agreement with librosa's recipe and with torchaudio, beat-sync lengths, bad audio, caching, workers."
 import time, warnings
 import numpy as np, pytest, soundfile as sf, torch, librosa
-import labkit.features as lf
+import labkit.audio as lf
+import labkit.audio.extract as lfx
 from labkit.core import LabkitError
-from labkit.features import (SR, HOP, Normalizer, SpecAugment, TorchMel, beat_sync_fused, chromagram, click_tone,
-                             extract_features, extract_folder, load_audio, mel_spectrogram, reference_features)
+from labkit.audio import (SR, HOP, Normalizer, SpecAugment, TorchMel, beat_sync_fused, chromagram, click_tone,
+                          extract_features, extract_folder, load_audio, mel_spectrogram, reference_features)
 
 
 @pytest.fixture(autouse=True)
@@ -135,7 +136,7 @@ _real_load = load_audio
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_any_exception_of_one_file_is_named_or_skipped(tmp_path, monkeypatch, n_jobs):
     d, _ = _folder(tmp_path)
-    monkeypatch.setattr(lf, "load_audio", _flaky_load)  # workers are forked: they inherit the patch
+    monkeypatch.setattr(lfx, "load_audio", _flaky_load)  # workers are forked: they inherit the patch
     with pytest.raises(LabkitError, match=r"11.flac: feature extraction failed \(ValueError: decoder exploded\)"):
         extract_folder(d, n_jobs=n_jobs, cache=False, progress=False)
     with pytest.warns(UserWarning, match="skipped 1 of 2"):
@@ -147,7 +148,7 @@ def test_any_exception_of_one_file_is_named_or_skipped(tmp_path, monkeypatch, n_
 def test_unwritable_cache_warns_and_still_returns_results(tmp_path, monkeypatch):
     d, _ = _folder(tmp_path)
     def full(*a, **k): raise OSError(28, "No space left on device")
-    monkeypatch.setattr(lf.np, "savez", full)
+    monkeypatch.setattr(np, "savez", full)
     with pytest.warns(UserWarning, match=r"could not write 2 result\(s\) to the feature cache.*No space left"):
         res = extract_folder(d, n_jobs=1, progress=False)
     assert sorted(res.features) == ["10", "11"] and not list((tmp_path / "cache").rglob("*.npz"))
@@ -202,7 +203,7 @@ def test_cache_hit_reads_instead_of_extracting_and_is_keyed_by_content(tmp_path,
     first = extract_folder(d, tmp_path / "out" / "spec", n_jobs=1, progress=False)
     assert first.n_cached == 0 and (tmp_path / "out" / "spec_beat" / "10.fused.full.npy").exists()
     with monkeypatch.context() as m:
-        m.setattr(lf, "_extract_one", _never)
+        m.setattr(lfx, "_extract_one", _never)
         again = extract_folder(d, n_jobs=1, progress=False)
     assert again.n_cached == 2
     np.testing.assert_array_equal(again.features["10"]["full"], np.load(tmp_path / "out" / "spec" / "10.fused.full.npy"))
@@ -226,7 +227,7 @@ def _die(job):
 
 def test_dead_worker_raises_instead_of_hanging(tmp_path, monkeypatch):
     d, _ = _folder(tmp_path)
-    monkeypatch.setattr(lf, "_extract_one", _die)  # workers are forked: they inherit the patch
+    monkeypatch.setattr(lfx, "_extract_one", _die)  # workers are forked: they inherit the patch
     with pytest.raises(LabkitError, match="worker process died"):
         extract_folder(d, n_jobs=2, cache=False, progress=False)
 

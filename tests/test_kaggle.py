@@ -3,7 +3,8 @@ import re, warnings
 import numpy as np, pytest, torch
 from labkit.core import LabkitError
 from labkit.data import AFFECT
-from labkit.kaggle import SOLUTION_HEADER, predict_solution, solution_id, kaggle_clip_ids, validate_solution, write_solution
+from labkit.teach.kaggle import (SOLUTION_HEADER, predict_solution, solution_id, kaggle_clip_ids, validate_solution,
+                                 write_solution)
 from labkit.models import create_model
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import nbformat, pytest
 
-from labkit.assign import read_assignment
-from labkit.runner import list_labs
+from labkit.teach.release import read_assignment
+from labkit.run.params import list_labs
 
 LABKIT = str(Path(sys.executable).parent / "labkit")
 LABS = [p for p in list_labs() if p.name[:2] in {f"{i:02d}" for i in range(1, 8)}]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import nbformat, papermill as pm, pytest
 
-from labkit.runner import list_labs, run_labs
+from labkit.run.params import list_labs
+from labkit.run.labs import run_labs
 
 LABS = list_labs()
 CORE = {"data_dir", "preset", "epochs", "batch_size", "seed", "device", "out_dir"}

@@ -2,7 +2,7 @@
 import json, math
 from pathlib import Path
 
-from labkit.runner import list_labs
+from labkit.run.params import list_labs
 
 
 def finite(x): return isinstance(x, (int, float)) and math.isfinite(x)

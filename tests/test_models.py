@@ -3,7 +3,7 @@ import pytest, torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from labkit.core import LabkitError
-import labkit.models
+import labkit.models.registry
 from labkit.models import (CNNBackbone, Classifier, LSTMBackbone, MultiHead, Regressor, count_parameters,
                            create_model, list_models, register_model)
 
@@ -101,7 +101,7 @@ def test_registry_and_create_model(monkeypatch):
     assert isinstance(create_model('lstm'), LSTMBackbone)
     assert create_model('cnn', n_classes=4, **SMALL_CNN).config == {'name': 'cnn', 'n_classes': 4, **SMALL_CNN}
 
-    monkeypatch.setattr(labkit.models, '_MODELS', dict(labkit.models._MODELS))  # the registration below is undone after the test
+    monkeypatch.setattr(labkit.models.registry, '_MODELS', dict(labkit.models.registry._MODELS))  # the registration below is undone after the test
     @register_model
     def tiny_lstm(n_classes=None, **kw): return create_model('lstm', hidden_size=4, n_classes=n_classes, **kw)
     assert 'tiny_lstm' in list_models('tiny*') and count_parameters(create_model('tiny_lstm', input_dim=3)) < 1000

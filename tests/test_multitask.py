@@ -6,7 +6,7 @@ from labkit.core import LabkitError
 from labkit.data import BucketBatchSampler, collate_padded
 from labkit.models import LSTMBackbone, MultiHead
 from labkit.train import evaluate, fit
-from labkit.multitask import WEIGHTINGS, MultiTaskDataset, MultiTaskLoss, Task, TaskMetrics, make_weighting, task_table
+from labkit.train import WEIGHTINGS, MultiTaskDataset, MultiTaskLoss, Task, TaskMetrics, make_weighting, task_table
 
 F = 6
 

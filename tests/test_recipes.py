@@ -3,9 +3,11 @@ import pytest, torch
 from torch import nn
 from labkit.core import LabkitError
 from labkit.models import create_model
-from labkit.recipes import Recipe, RecipeModel, default_recipe, unwrap, warmup_cosine, window_starts
+from labkit.train import Recipe, RecipeModel, default_recipe, unwrap, warmup_cosine
+from labkit.audio import window_starts
 from labkit.train import evaluate, fit, load_checkpoint, make_loader, seed_everything
-from labkit.transfer import freeze, load_backbone
+from labkit.train import freeze
+from labkit.models import load_backbone
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # bit-exact comparisons: one intra-op thread (conftest.py)

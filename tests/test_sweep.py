@@ -1,10 +1,10 @@
-"""`labkit sweep` (through labkit.sweep's add_cli/run_cli) on a Dask LocalCluster: one folder per run, a failing run
+"""`labkit sweep` (through labkit.run.sweeps' add_cli/run_cli) on a Dask LocalCluster: one folder per run, a failing run
 recorded with its cell, the summary table and plot, and a resumed sweep that runs only what did not finish."""
 import argparse, json
 from pathlib import Path
 import nbformat, pandas as pd, pytest
 from labkit.core import LabkitError
-from labkit.sweep import RECORD, add_cli, run_cli
+from labkit.run.sweeps import RECORD, add_cli, run_cli
 
 
 def toy(path):

@@ -1,11 +1,11 @@
 "The embedded synthetic corpus: real layout and quirks, every genre present, determinism, caching, data module reads it."
 import errno, json, re, time
 import numpy as np, pandas as pd, pytest
-from labkit.data import (AFFECT, CLASS_MAPPING, FOLDERS, LabkitError, SpectrogramDataset, read_affect_labels,
-                         read_genre_labels)
-from labkit.features import extract_features, load_audio
-from labkit.synth import (GENRE_STYLES, _build_clip, affect_from_params, make_clip, make_corpus,
-                          plan_corpus, sample_params)
+from labkit.data import AFFECT, CLASS_MAPPING, FOLDERS, SpectrogramDataset, read_affect_labels, read_genre_labels
+from labkit.core import LabkitError
+from labkit.audio import extract_features, load_audio
+from labkit.synth import GENRE_STYLES, affect_from_params, make_clip, make_corpus, plan_corpus, sample_params
+from labkit.synth.corpus import _build_clip
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_deterministic(tiny, tmp_path):
 
 
 def test_cached_second_call_finds_the_corpus(tiny, monkeypatch):
-    import labkit.synth as ls
+    import labkit.synth.corpus as ls
     built = (tiny / "INFO.json").stat().st_mtime_ns
     monkeypatch.setattr(ls, "_build_corpus", lambda *a: pytest.fail("a finished corpus was built again"))
     assert make_corpus("tiny", progress=False) == tiny
@@ -153,7 +153,7 @@ def test_a_failed_write_is_named_and_leaves_nothing(tmp_path, monkeypatch, targe
 
 
 def test_disk_full_at_the_end_leaves_no_finished_looking_corpus(tmp_path, monkeypatch):
-    import labkit.synth as ls
+    import labkit.synth.corpus as ls
     monkeypatch.setattr(ls, "write_multitask_labels", _raise(OSError(errno.ENOSPC, "No space left on device")))
     with pytest.raises(LabkitError, match=r"no space left on device while writing .*\.corpus\.tmp-\d+ .*needs about"):
         make_corpus("tiny", out=tmp_path / "corpus", progress=False)
@@ -168,7 +168,7 @@ def test_disk_full_at_the_end_leaves_no_finished_looking_corpus(tmp_path, monkey
 def test_lock_excludes_and_leaves_no_file(tmp_path):
     import threading
     from labkit.core import cache_dir
-    from labkit.synth import _lock
+    from labkit.synth.corpus import _lock
     root, inside, most = tmp_path / "corpus", [0], [0]
     def build():
         with _lock(root):

@@ -5,9 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import labkit.synth as synth
-from labkit.data import LabkitError
-from labkit.tagging import TAGS, clip_tags, corpus_tags, multi_hot, read_fsd50k, read_tags, write_tags
+import labkit.synth.music as synth
+import labkit.synth.corpus as corpus
+from labkit.core import LabkitError
+from labkit.synth import TAGS, clip_tags, corpus_tags
+from labkit.metrics import multi_hot
+from labkit.data import read_fsd50k, read_tags, write_tags
 
 PART_TAGS = {"kick": "kick", "snare": "snare", "hat": "hihat", "ride": "ride", "bass": "bass", "lead": "lead",
              "comp": ("pad", "strum", "arpeggio", "power_chords", "stabs")}
@@ -34,7 +37,7 @@ def render(job, part=None):
 
 
 def test_each_tagged_part_is_audible_and_untagged_parts_are_silent():
-    jobs = synth.plan_corpus("tiny")
+    jobs = corpus.plan_corpus("tiny")
     seen = {}
     for job in jobs[::20][:5]:                                   # five clips of different genres
         y, p = render(job)
@@ -48,7 +51,7 @@ def test_each_tagged_part_is_audible_and_untagged_parts_are_silent():
 
 
 def test_corpus_tag_file_is_cached_and_readable():
-    root = synth.make_corpus("tiny", progress=False)
+    root = corpus.make_corpus("tiny", progress=False)
     path = corpus_tags(root)
     assert path.name.startswith("tiny-seed0") and corpus_tags(root) == path
     table = read_tags(path)

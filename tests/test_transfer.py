@@ -6,7 +6,8 @@ from labkit.core import LabkitError
 from labkit.data import PadCollate
 from labkit.models import CNNBackbone, Classifier, LSTMBackbone, Regressor
 from labkit.train import fit, seed_everything
-from labkit.transfer import conv_layers, freeze, load_backbone, param_counts, param_groups, read_state_dict, unfreeze
+from labkit.train import conv_layers, freeze, param_counts, param_groups, unfreeze
+from labkit.models import load_backbone, read_state_dict
 
 
 def small_cnn(head=Regressor, channels=(4, 8), **kw):

@@ -4,9 +4,9 @@ positional grid cut at the centre or interpolated (time first, then frequency), 
 import pytest, torch
 import torch.nn.functional as F
 
-from labkit.data import LabkitError
+from labkit.core import LabkitError
 from labkit.models import count_parameters, create_model
-from labkit.transformer import ASTModel, load_ast_checkpoint, load_deit
+from labkit.models import ASTModel, load_ast_checkpoint, load_deit
 
 
 @pytest.mark.parametrize("name,expected", [("ast_tiny", 5_723_663), ("ast_small", 22_063_631), ("ast_base", 86_594_063)])

@@ -190,7 +190,8 @@ def test_explorer_follows_widgets(lab_root):
     ex.timing.value = "beat-synced"
     k = beat.ids.index(ds.ids[3])
     assert ex.figure.axes[0].get_xlabel().startswith("Beat") and f"{int(beat.lengths[k])} beats" in ex.info.value
-    assert isinstance(ex.widget, viz.widgets.VBox)
+    import ipywidgets
+    assert isinstance(ex.widget, ipywidgets.VBox)
 
 
 def test_explorer_single_feature_and_errors(lab_root):
