@@ -32,7 +32,7 @@ def multi_hot(
             Y[i, col[t]] = 1
     return Y
 
-# %% ../../nbs/05_metrics/03_tagging.ipynb #b7562d9b
+# %% ../../nbs/05_metrics/03_tagging.ipynb #98e0d2d3
 def _check_scores(y_true, scores):
     y_true = np.asarray(y_true.detach().cpu() if hasattr(y_true, 'detach') else y_true, dtype=float)
     scores = np.asarray(scores.detach().cpu() if hasattr(scores, 'detach') else scores, dtype=float)
@@ -58,6 +58,7 @@ def per_tag_scores(
         rows.append(dict(tag=name, positives=pos, prevalence=pos / len(y), ap=ap, auc=auc, status=status))
     return pd.DataFrame(rows).set_index('tag')
 
+# %% ../../nbs/05_metrics/03_tagging.ipynb #41221bd3
 def tagging_metrics(
     y_true, # (N, C) multi-hot labels
     scores, # (N, C) scores or logits
@@ -78,6 +79,7 @@ def tagging_metrics(
             'n_scored': int(have_ap.sum()),
             'unscored': {t: st for t, st in table['status'].items() if st != 'scored'}}
 
+# %% ../../nbs/05_metrics/03_tagging.ipynb #99ccd6f2
 def tagging_metric_fn(y_true, scores)->dict:
     "`tagging_metrics` as numbers only, for `fit(metric_fn=...)`: mAP, AUCs, d′ and how many tags were left out."
     m = tagging_metrics(y_true, scores)

@@ -30,7 +30,7 @@ def full_lengths(
                           f"and max {int(lengths.max())}; empty clips cannot be classified, drop them.")
     return lengths
 
-# %% ../../nbs/04_models/02_registry.ipynb #6f6b0f4f
+# %% ../../nbs/04_models/02_registry.ipynb #5b14079f
 _MODELS = {}
 
 def register_model(fn):
@@ -38,12 +38,14 @@ def register_model(fn):
     _MODELS[fn.__name__] = fn
     return fn
 
+# %% ../../nbs/04_models/02_registry.ipynb #05ecbf41
 def list_models(
     pattern:str='*', # shell-style wildcard, e.g. '*lstm*'
 )->list: # sorted model names
     "Names of the registered models that match `pattern`."
     return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
 
+# %% ../../nbs/04_models/02_registry.ipynb #a50e2c68
 def add_head(
     backbone:nn.Module, # a backbone with `feature_size`
     n_classes:int|None=None, # -> Classifier
@@ -58,6 +60,7 @@ def add_head(
     if heads is not None: return MultiHead(backbone, heads)
     return backbone
 
+# %% ../../nbs/04_models/02_registry.ipynb #ec61434a
 def create_model(
     name:str, # a name from `list_models()`
     **kwargs, # the model's options and one of n_classes / n_targets / heads
