@@ -393,12 +393,12 @@ def test_device_names(monkeypatch):
     with pytest.raises(LabkitError, match='2 CUDA GPU'): get_device(torch.device('cuda', 7))
 
 
-BAD = [(dict(lr='1e-3'), r"fit: lr='1e-3' is not valid; expected a positive number"),
+BAD = [(dict(lr='1e-3'), r"fit: lr='1e-3' is not valid: expected a positive number"),
        (dict(lr=0), 'lr=0 is not valid'),
-       (dict(epochs=0), r'epochs=0 is not valid; expected a whole number of epochs, at least 1'),
+       (dict(epochs=0), r'epochs=0 is not valid: expected a whole number of epochs, at least 1'),
        (dict(epochs=-2), 'epochs=-2'), (dict(epochs=2.5), 'epochs=2.5'), (dict(epochs='3'), "epochs='3'"),
-       (dict(weight_decay=-1e-4), r'weight_decay=-0.0001 is not valid; expected a number >= 0'),
-       (dict(patience=0), r'patience=0 is not valid; expected None'),
+       (dict(weight_decay=-1e-4), r'weight_decay=-0.0001 is not valid: expected a number >= 0'),
+       (dict(patience=0), r'patience=0 is not valid: expected None'),
        (dict(grad_clip=0), 'grad_clip=0 is not valid'), (dict(grad_clip=-1.0), 'grad_clip=-1.0'),
        (dict(seed='0'), "seed='0'"), (dict(overfit_batch=-1), 'overfit_batch=-1'),
        (dict(progress='lines'), "progress='lines'"), (dict(callbacks=[1]), 'callbacks=\\[1\\]'),

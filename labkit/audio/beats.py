@@ -10,7 +10,8 @@ import scipy.ndimage
 
 from ..core.errors import LabkitError
 from ..data.layout import N_MELS
-from .io import HOP, N_FFT, SR, _check_positive, _check_wave, _is_number, _param_error
+from ..core.checks import _check_positive, _expect, _is_real
+from .io import HOP, N_FFT, SR, _check_wave
 from .spectral import _check_chroma_method, chromagram
 
 # %% auto #0
@@ -67,7 +68,7 @@ def median_filter_axis(
 ) -> np.ndarray: # same shape and dtype as `S`
     "Median filter along one axis; equal to `scipy.ndimage.median_filter(..., mode='reflect')`, faster."
     S = np.asarray(S)
-    _check_positive(size=size)
+    _check_positive(whole=True, size=size)
     if S.ndim != 2: raise LabkitError(f"median_filter_axis expects a 2-D array (freq, time); got shape {S.shape}.")
     if axis not in (-2, -1, 0, 1): raise LabkitError(f"axis={axis!r} is not valid: use -1 (time) or 0 (frequency).")
     axis = axis % 2
@@ -86,8 +87,8 @@ def hpss(
     margin:float=1.0, # separation margin (1 = plain soft masks)
 ) -> tuple[np.ndarray, np.ndarray]: # (harmonic STFT, percussive STFT)
     "Harmonic/percussive separation of an STFT, as `librosa.decompose.hpss` with fast median filters."
-    _check_positive(kernel_size=kernel_size, power=power)
-    if not _is_number(margin, False) or margin < 1: raise _param_error("margin", margin, "a number >= 1 (1 = plain soft masks)")
+    _check_positive(whole=True, kernel_size=kernel_size); _check_positive(power=power)
+    _expect(_is_real(margin) and margin >= 1, None, "margin", margin, "a number >= 1 (1 = plain soft masks)")
     S, phase = librosa.magphase(D)
     harm = median_filter_axis(S, kernel_size, axis=-1)
     perc = median_filter_axis(S, kernel_size, axis=0)

@@ -13,7 +13,8 @@ from ..core.errors import LabkitError
 from ..core.cache import cache_dir
 from ..data.layout import AUDIO_EXTENSIONS, N_MELS
 from ..data.spectrograms import save_fused
-from .io import HOP, N_FFT, SR, _check_positive, load_audio
+from ..core.checks import _check_positive
+from .io import HOP, N_FFT, SR, load_audio
 from .spectral import FEATURES_VERSION, _check_chroma_method
 from .beats import extract_features
 from .parallel import _check_jobs, parallel_map

@@ -9,8 +9,8 @@ import numpy as np
 import soundfile as sf
 from pathlib import Path
 
+from ..core.checks import _check_positive
 from ..core.errors import LabkitError
-from ..data.layout import N_MELS
 
 # %% auto #0
 __all__ = ['SR', 'N_FFT', 'HOP', 'click_tone', 'check_audio', 'load_audio']
@@ -21,30 +21,6 @@ SR = 22050  # sample rate of every clip, in Hz
 N_FFT = 2048  # analysis window, in samples (93 ms at 22050 Hz)
 
 HOP = 512  # hop between frames, in samples (about 43 frames per second)
-
-# %% ../../nbs/02_audio/01_io.ipynb #c2ee09c9
-_PARAMS = {  # parameter -> (must be a whole number, what it is)
-    "sr": (False, f"the sample rate in Hz, such as {SR}"), "n_fft": (True, f"the analysis window in samples, such as {N_FFT}"),
-    "hop_length": (True, f"the hop between frames in samples, such as {HOP}"), "n_mels": (True, f"the number of mel bands, such as {N_MELS}"),
-    "n_mfcc": (True, "the number of coefficients, such as 20"), "min_samples": (True, "the shortest usable clip, in samples"),
-    "seconds": (False, "a duration in seconds"), "freq": (False, "a frequency in Hz"), "bpm": (False, "clicks per minute, such as 120"),
-    "size": (True, "the median window length"), "kernel_size": (True, "the median window length, such as 31"),
-    "power": (False, "the exponent of the soft mask, such as 2"), "top_db": (False, "the floor in dB under the loudest cell, such as 80"),
-    "eps": (False, "the floor of the standard deviation, such as 1e-5"), "n_jobs": (True, "worker processes, or None for all cores"),
-}
-
-def _is_number(v, whole): return (not isinstance(v, bool) and isinstance(v, (int, np.integer) if whole else (int, float, np.integer, np.floating))
-                                  and bool(np.isfinite(v)))
-
-def _param_error(name, value, expected):  # the LabkitError for a parameter outside its range
-    what = _PARAMS.get(name, (True, ""))[1]
-    return LabkitError(f"{name}={value!r} is not valid: expected {expected}{f' ({what})' if what else ''}.")
-
-def _check_positive(**values):
-    "Raise `LabkitError` naming the first of `values` (name=value) that is not a positive number (whole, where it must be)."
-    for name, v in values.items():
-        whole = _PARAMS.get(name, (True, ""))[0]
-        if not _is_number(v, whole) or v <= 0: raise _param_error(name, v, f"a positive {'whole ' if whole else ''}number")
 
 # %% ../../nbs/02_audio/01_io.ipynb #303c0665
 def click_tone(
@@ -86,7 +62,7 @@ def check_audio(
     allow_silent:bool=False, # accept an all-quiet clip
 ) -> np.ndarray: # the same waveform, as float32
     "Check that `y` is a usable mono clip; raise `LabkitError` saying why not."
-    _check_positive(sr=sr, min_samples=min_samples)
+    _check_positive(sr=sr); _check_positive(whole=True, min_samples=min_samples)
     y = _check_wave(y, sr, name)
     if y.size < min_samples:
         raise LabkitError(f"{name} is {y.size / sr:.3f} s long ({y.size} samples at {sr} Hz); features need at least "

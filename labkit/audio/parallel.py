@@ -12,7 +12,8 @@ from typing import Callable, Iterable, Sequence
 from tqdm.std import tqdm
 
 from ..core.errors import LabkitError
-from .io import _check_positive, click_tone
+from ..core.checks import _check_positive
+from .io import click_tone
 from .beats import extract_features
 
 # %% auto #0
@@ -38,7 +39,7 @@ def default_jobs() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 def _check_jobs(n_jobs):  # None (all cores) or a positive whole number
-    if n_jobs is not None: _check_positive(n_jobs=n_jobs)
+    if n_jobs is not None: _check_positive(whole=True, n_jobs=n_jobs)
 
 def parallel_map(
     fn:Callable, # a top-level function of one argument

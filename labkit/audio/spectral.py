@@ -10,7 +10,8 @@ import torch.nn as nn
 
 from ..core.errors import LabkitError
 from ..data.layout import N_MELS
-from .io import HOP, N_FFT, SR, _check_positive, _check_wave
+from ..core.checks import _check_positive
+from .io import HOP, N_FFT, SR, _check_wave
 
 # %% auto #0
 __all__ = ['FEATURES_VERSION', 'mel_spectrogram', 'chromagram', 'mfcc', 'fused_features', 'TorchMel']
@@ -27,7 +28,7 @@ def mel_spectrogram(
     n_mels:int=N_MELS, # number of mel bands
 ) -> np.ndarray: # (n_mels, T) in dB, 0 at the loudest cell, floor -80
     "Mel spectrogram of `y` in dB, as the official extractor computed it."
-    _check_positive(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); y = _check_wave(y, sr)
+    _check_positive(sr=sr); _check_positive(whole=True, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); y = _check_wave(y, sr)
     S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop_length, power=2.0, n_mels=n_mels)
     return librosa.power_to_db(S, ref=np.max)
 
@@ -44,7 +45,7 @@ def chromagram(
 ) -> np.ndarray: # (12, T), each frame scaled to a maximum of 1
     "Chromagram of `y`: energy of the 12 pitch classes per frame."
     _check_chroma_method("method", method)
-    _check_positive(sr=sr, hop_length=hop_length, n_fft=n_fft); y = _check_wave(y, sr)
+    _check_positive(sr=sr); _check_positive(whole=True, hop_length=hop_length, n_fft=n_fft); y = _check_wave(y, sr)
     if method == "cqt":
         with warnings.catch_warnings():  # short clips: the lowest octaves run on a heavily downsampled signal
             warnings.filterwarnings("ignore", message="n_fft=.* is too large for input signal")
@@ -61,7 +62,7 @@ def mfcc(
     n_mels:int=N_MELS, # mel bands before the DCT
 ) -> np.ndarray: # (n_mfcc, T)
     "MFCCs of `y`, computed on the same mel bands as `mel_spectrogram`."
-    _check_positive(sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); y = _check_wave(y, sr)
+    _check_positive(sr=sr); _check_positive(whole=True, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); y = _check_wave(y, sr)
     return librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
 
 # %% ../../nbs/02_audio/02_spectral.ipynb #aabb3a01
@@ -85,7 +86,7 @@ class TorchMel(nn.Module):
         top_db:float=80.0, # floor, in dB under the loudest cell
     ):
         super().__init__()
-        _check_positive(sr=sr, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels, top_db=top_db)
+        _check_positive(sr=sr); _check_positive(whole=True, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels); _check_positive(top_db=top_db)
         self.top_db = top_db
         self.mel = torchaudio.transforms.MelSpectrogram(sample_rate=sr, n_fft=n_fft, hop_length=hop_length,
             n_mels=n_mels, power=2.0, center=True, pad_mode="constant", norm="slaney", mel_scale="slaney")

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..core.errors import LabkitError
 from ..data.dataset import collate_padded
-from .io import _check_positive, _is_number, _param_error
+from ..core.checks import _check_positive, _expect, _is_int, _is_real
 
 # %% auto #0
 __all__ = ['SpecAugment', 'Normalizer', 'ChromaStep', 'KeyShift', 'KeyAlign', 'random_crop', 'window_starts', 'dataset_stats',
@@ -33,11 +33,9 @@ class SpecAugment(nn.Module):
         super().__init__()
         for name, v in dict(freq_mask=freq_mask, time_mask=time_mask, n_freq_masks=n_freq_masks, n_time_masks=n_time_masks,
                             time_warp=time_warp).items():
-            if not _is_number(v, True) or v < 0: raise _param_error(name, v, "a whole number >= 0 (0 turns it off)")
-        if not _is_number(p, False) or not 0 <= p <= 1:
-            raise _param_error("p", p, "a fraction between 0 and 1 (the longest time mask, as a fraction of the clip)")
-        if not (mask_value == "mean" or _is_number(mask_value, False)):
-            raise _param_error("mask_value", mask_value, "'mean' or a number")
+            _expect(_is_int(v) and v >= 0, None, name, v, "a whole number >= 0 (0 turns it off)")
+        _expect(_is_real(p) and 0 <= p <= 1, None, "p", p, "a fraction between 0 and 1 (the longest time mask, as a fraction of the clip)")
+        _expect(mask_value == "mean" or _is_real(mask_value), None, "mask_value", mask_value, "'mean' or a number")
         self.time_warp, self.mask_value = time_warp, mask_value
         self.freq_masks = nn.ModuleList(torchaudio.transforms.FrequencyMasking(freq_mask, iid_masks=True) for _ in range(n_freq_masks))
         self.time_masks = nn.ModuleList(torchaudio.transforms.TimeMasking(time_mask, iid_masks=True, p=p) for _ in range(n_time_masks))

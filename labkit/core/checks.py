@@ -4,7 +4,7 @@
 
 # %% ../../nbs/00_core/02_checks.ipynb #7a9e1e44
 from __future__ import annotations
-import math, os
+import math, numbers, os
 import numpy as np
 from pathlib import Path
 from typing import Iterable
@@ -14,9 +14,38 @@ from .errors import LabkitError
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/00_core/02_checks.ipynb #8d3573c5
-def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+# %% ../../nbs/00_core/02_checks.ipynb #07a4bcbd
+def _invalid(
+    name:str, # the parameter
+    value, # the value it got
+    what:str, # what it should be, phrased as the fix
+    fn:str|None=None, # the function that was called, e.g. 'fit'; None: no prefix
+)->str:
+    "The one message of every argument check: `[fn: ]name=value is not valid: expected what.`"
+    return f"{fn + ': ' if fn else ''}{name}={value!r} is not valid: expected {what}."
 
+# %% ../../nbs/00_core/02_checks.ipynb #8d4c485b
+def _expect(
+    ok:bool, # whether the value is acceptable
+    fn:str|None, # the function that was called, e.g. 'fit'; None: no prefix
+    name:str, # the parameter
+    value, # the value it got
+    expected:str, # what it should be, phrased as the fix
+):
+    "Raise a `LabkitError` naming the parameter, its value and what is expected, unless `ok`."
+    if not ok: raise LabkitError(_invalid(name, value, expected, fn))
+
+# %% ../../nbs/00_core/02_checks.ipynb #13d3ce1d
+def _is_int(v)->bool:
+    "A whole number (numpy integers too), but not a bool."
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+# %% ../../nbs/00_core/02_checks.ipynb #b7ee8351
+def _is_real(v)->bool:
+    "A finite real number (numpy floats too), but not a bool or a string."
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+# %% ../../nbs/00_core/02_checks.ipynb #a7e69146
 def _int_param(
     name:str, # the parameter's name, for the message
     value, # what the caller passed
@@ -31,28 +60,38 @@ def _int_param(
     if not _is_int(v) or (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
         bounds = " and ".join(b for b in (f">= {minimum}" if minimum is not None else "",
                                           f"<= {maximum}" if maximum is not None else "") if b)
-        raise LabkitError(f"{name}={value!r} is not valid: expected {what}{' ' + bounds if bounds else ''}{or_else}.")
+        raise LabkitError(_invalid(name, value, f"{what}{' ' + bounds if bounds else ''}{or_else}"))
     return int(v)
 
+# %% ../../nbs/00_core/02_checks.ipynb #eaf6637d
 def _float_param(
     name:str, # the parameter's name, for the message
     value, # what the caller passed
     what:str="a finite number", # what is expected, in words
 ) -> float:
     "`value` as a finite float, or a LabkitError naming the parameter."
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
-       or not math.isfinite(value):
-        raise LabkitError(f"{name}={value!r} is not valid: expected {what}.")
+    _expect(_is_real(value), None, name, value, what)
     return float(value)
 
+# %% ../../nbs/00_core/02_checks.ipynb #42cfa560
+def _check_positive(
+    whole:bool=False, # whole numbers only (sizes, counts); False: any finite number (rates, durations)
+    **values, # the parameters to check, as name=value
+):
+    "Raise a `LabkitError` naming the first of `values` that is not a positive number (a whole one, if `whole`)."
+    for name, v in values.items():
+        _expect((_is_int(v) if whole else _is_real(v)) and v > 0, None, name, v, f"a positive {'whole ' if whole else ''}number")
+
+# %% ../../nbs/00_core/02_checks.ipynb #5972f97c
 def _bool_param(
     name:str, # the parameter's name, for the message
     value, # what the caller passed
 ) -> bool:
     "`value` as a bool (True, False, or the integers 1 and 0), or a LabkitError naming the parameter."
     if isinstance(value, (bool, np.bool_)) or (_is_int(value) and value in (0, 1)): return bool(value)
-    raise LabkitError(f"{name}={value!r} is not valid: expected True or False.")
+    raise LabkitError(_invalid(name, value, "True or False"))
 
+# %% ../../nbs/00_core/02_checks.ipynb #c08426c5
 def _choice_param(
     name:str, # the parameter's name, for the message
     value, # what the caller passed
@@ -64,10 +103,11 @@ def _choice_param(
     opts = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}" if len(choices) > 1 else repr(choices[0])
     raise LabkitError(f"{name}={value!r} is not known; use {opts}.")
 
+# %% ../../nbs/00_core/02_checks.ipynb #cca9551f
 def _path_param(
     name:str, # the parameter's name, for the message
     value, # what the caller passed
 ) -> Path:
     "`value` as a Path (a non-empty str or path-like), or a LabkitError naming the parameter."
     if isinstance(value, (str, os.PathLike)) and str(value).strip(): return Path(value).expanduser()
-    raise LabkitError(f"{name}={value!r} is not valid: expected a file or folder path (a str or pathlib.Path).")
+    raise LabkitError(_invalid(name, value, "a file or folder path (a str or pathlib.Path)"))

@@ -6,7 +6,6 @@
 __all__ = []
 
 # %% ../../nbs/06_train/00_train.ipynb #7b76985c
-from .checks import *
 from .seed import *
 from .device import *
 from .loaders import *

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from torch import nn
 
 from ..core.errors import LabkitError
-from .checks import _expect
+from ..core.checks import _expect
 from .device import _unpack, get_device, to_device
 
 # %% auto #0

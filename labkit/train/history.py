@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core.errors import LabkitError
 from ..core.files import _make_dir, _write_atomic
-from .checks import _expect
+from ..core.checks import _expect
 
 # %% auto #0
 __all__ = ['History']

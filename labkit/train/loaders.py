@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from ..core.errors import LabkitError
 from ..data.dataset import collate_padded
 from ..data.samplers import BucketBatchSampler
-from .checks import _expect, _is_int
+from ..core.checks import _expect, _is_int
 from .seed import make_generator, seed_worker
 
 # %% auto #0

@@ -13,7 +13,7 @@ from itertools import islice
 
 from ..core.errors import LabkitError
 from ..core.files import _make_dir
-from .checks import _expect, _is_int, _is_real
+from ..core.checks import _expect, _is_int, _is_real
 from .seed import seed_everything
 from .device import _unpack, to_device
 from .history import History

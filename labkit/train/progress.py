@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.std import tqdm as text_tqdm
 
 from ..core.errors import LabkitError
-from .checks import _expect
+from ..core.checks import _expect
 
 # %% auto #0
 __all__ = ['progress_mode', 'LiveLine']
@@ -37,7 +37,7 @@ def progress_mode(
     if not progress: return 'none'
     env = os.environ.get('LABKIT_PROGRESS', '').strip().lower()
     if env in _MODES: return env
-    if env: raise LabkitError(f"the environment variable LABKIT_PROGRESS={env!r} is not valid; expected 'bar', 'line' or 'none' (or unset it).")
+    if env: raise LabkitError(f"the environment variable LABKIT_PROGRESS={env!r} is not valid: expected 'bar', 'line' or 'none' (or unset it).")
     return 'bar' if _interactive() else 'line'
 
 def _fmt(record:dict, epochs:int|None=None)->str:
