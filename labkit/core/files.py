@@ -4,20 +4,17 @@
 
 # %% ../../nbs/00_core/03_files.ipynb #3778c93b
 from __future__ import annotations
-import errno, os, secrets, shutil
+import contextlib, errno, os, secrets, shutil
 from pathlib import Path
 
 from .errors import LabkitError
 
 # %% auto #0
-__all__ = []
+__all__ = ['atomic_file']
 
 # %% ../../nbs/00_core/03_files.ipynb #a0c4c523
-_DISK_FULL = ('No space left on device', 'file write failed', 'unexpected pos')  # how torch's writer words ENOSPC
-
-def _temp_name(path:Path)->Path:
-    "A temporary file next to `path`, unique to this writer (process id and a random suffix)."
-    return path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+_DISK_FULL = ('No space left on device', 'file write failed', 'unexpected pos',  # how torch's writer words ENOSPC
+              'System error.')                                                  # and libsndfile's (soundfile.write)
 
 def _mb(n:int|None)->str: return '?' if n is None else f"{n / 1e6:.2f}"
 
@@ -26,22 +23,104 @@ def _free_bytes(folder:Path)->int|None:
     try: return shutil.disk_usage(folder).free
     except OSError: return None
 
+def _disk_space(path:Path, needed:int|None)->str:
+    "`(needs about N MB; free M MB on <disk>)`: the space a build needs, and what is left on the disk that holds `path`."
+    where = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
+    while not os.path.ismount(where) and where != where.parent: where = where.parent  # the disk: where space must be freed
+    free = _free_bytes(where)
+    free = f"free space on {where} unknown" if free is None else f"free {free / 1e6:.0f} MB on {where}"
+    return f"(needs about {needed / 1e6:.0f} MB; {free})" if needed else f"({free})"
+
 def _write_error(
     path:Path, # the file being written
     e:BaseException, # what went wrong
-    needed:int|None, # bytes the file needs
+    needed:int|None, # bytes needed: the file's, or with `build` the whole build's
+    build:str|None=None, # what the file is part of ('corpus'), removed when a write fails; None: a file on its own
 )->BaseException:
-    "A `LabkitError` for a full disk or an unwritable folder; any other error unchanged."
+    "A `LabkitError` for a full disk or an unwritable folder (any failed write of a build); any other error unchanged."
+    path = Path(path)
     full = (isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))) or \
            (isinstance(e, RuntimeError) and any(s in str(e) for s in _DISK_FULL))
+    denied = isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    if build is not None:
+        if full:
+            return LabkitError(f"no space left on device while writing {path} ({type(e).__name__}: {e}). The {build} "
+                               f"{_disk_space(path, needed)}. Free some space, or build it on another disk with --out "
+                               f"(or LABKIT_CACHE); the partial {build} was removed.")
+        if isinstance(e, (OSError, RuntimeError)):
+            return LabkitError(f"cannot write {path} ({type(e).__name__}: {e}) {_disk_space(path, needed)}. "
+                               "Check that the folder is writable, or pick another --out.")
+        return e
     if full:
         return LabkitError(f"no space left on device while writing {path} ({_mb(needed)} MB needed, "
                            f"{_mb(_free_bytes(path.parent))} MB free); the previous {path.name}, if any, is unchanged. "
                            "Free some space or choose another out_dir.")
-    if isinstance(e, OSError) and e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return LabkitError(f"cannot write {path}: {e.strerror}; choose an out_dir you are allowed to write to.")
+    if denied: return LabkitError(f"cannot write {path}: {e.strerror}; choose an out_dir you are allowed to write to.")
     return e
 
+@contextlib.contextmanager
+def _writing(
+    path:str|Path, # the file (or folder) the block writes
+    build:str, # the whole it is part of, named in the error ('corpus')
+    needed:int|None=None, # bytes the whole build needs
+):
+    "Turn a failed write of `path` inside a build (disk full, soundfile, numpy) into a `LabkitError` naming the file and the space."
+    try: yield
+    except (OSError, RuntimeError) as e: raise _write_error(path, e, needed, build) from None
+    except LabkitError as e:  # a helper (save_fused) named the failure already: say it with the space needed and free
+        low = e.__cause__ or e.__context__
+        if isinstance(low, (OSError, RuntimeError)): raise _write_error(path, low, needed, build) from None
+        raise
+
+# %% ../../nbs/00_core/03_files.ipynb #d4f1c9b3
+def _temp_name(
+    path:Path, # the file to be written
+    suffix:str='', # added to the name, for writers that add their own extension (np.savez: '.npz')
+)->Path:
+    "A hidden temporary file next to `path`, unique to this writer (process id and a random suffix)."
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
+
+def _fsync(path:Path):
+    "Push a written file's content to the disk."
+    fd = os.open(path, os.O_RDWR | getattr(os, 'O_BINARY', 0))
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+@contextlib.contextmanager
+def atomic_file(
+    path:str|Path, # the file to create or replace
+    needed:int|None=None, # bytes it needs, when known (said when the disk is full)
+    suffix:str='', # end of the temporary name, for writers that add their own extension (np.savez: '.npz')
+):
+    "A temporary path to write `path` through: renamed over `path` when the block succeeds, removed when it fails."
+    path = Path(path)
+    tmp = _temp_name(path, suffix)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:                               # a full disk, Ctrl-C, ...: leave no partial file
+        with contextlib.suppress(OSError): tmp.unlink()
+        err = _write_error(path, e, needed)
+        if err is e: raise
+        raise err from e
+
+def _write_atomic(
+    path:str|Path, # the file to create or replace
+    data:bytes|str, # its whole new content
+)->Path:
+    "Write `data` to `path` atomically, through `atomic_file`."
+    path = Path(path)
+    data = data.encode() if isinstance(data, str) else data
+    with atomic_file(path, len(data)) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
+        try:
+            rest = memoryview(data)
+            while rest: rest = rest[os.write(fd, rest):]     # os.write may write only part
+        finally: os.close(fd)
+    return path
+
+# %% ../../nbs/00_core/03_files.ipynb #c2e8f0a1
 def _make_dir(folder:Path)->Path:
     "Create `folder` and its parents, with a `LabkitError` when a file is in the way or it cannot be created."
     folder = Path(folder)
@@ -51,27 +130,3 @@ def _make_dir(folder:Path)->Path:
     except OSError as e:
         raise LabkitError(f"cannot create the folder {folder} ({e.strerror or e}); choose an out_dir you can write to.") from e
     return folder
-
-def _write_atomic(
-    path:str|Path, # the file to create or replace
-    data:bytes|str, # its whole new content
-)->Path:
-    "Write `data` to `path` atomically: a unique temporary file, fsync, `os.replace`; on failure remove the temporary file."
-    path = Path(path)
-    data = data.encode() if isinstance(data, str) else data
-    tmp = _temp_name(path)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
-        try:
-            rest = memoryview(data)
-            while rest: rest = rest[os.write(fd, rest):]     # os.write may write only part
-            os.fsync(fd)
-        finally: os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as e:                               # a full disk, Ctrl-C, ...: leave no partial file
-        try: tmp.unlink()
-        except OSError: pass
-        err = _write_error(path, e, len(data))
-        if err is e: raise
-        raise err from e
-    return path
