@@ -4,12 +4,13 @@
 
 # %% ../../nbs/02_audio/07_extract.ipynb #bdf5d00f
 from __future__ import annotations
-import contextlib, hashlib, json, librosa, os, time, warnings
+import hashlib, json, librosa, time, warnings
 import numpy as np
 from pathlib import Path
 from dataclasses import dataclass, field
 
 from ..core.errors import LabkitError
+from ..core.files import atomic_file
 from ..core.cache import cache_dir
 from ..data.layout import AUDIO_EXTENSIONS, N_MELS
 from ..data.spectrograms import save_fused
@@ -42,13 +43,12 @@ def _cache_load(key):
     except Exception: return None  # a damaged entry is recomputed
 
 def _cache_save(key, feats):  # None, or the OSError that kept it from the cache (disk full, read-only): the caller reports it
-    p = _cache_path(key); tmp = p.with_name(f"{p.stem}.{os.getpid()}.tmp.npz")
+    p = _cache_path(key)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **feats); os.replace(tmp, p)
-    except OSError as e:
-        with contextlib.suppress(OSError): tmp.unlink(missing_ok=True)
-        return e
+        with atomic_file(p, suffix=".npz") as tmp: np.savez(tmp, **feats)
+    except OSError as e: return e
+    except LabkitError as e: return e.__cause__ if isinstance(e.__cause__, OSError) else e  # the system's own words
 
 def list_audio(
     audio_dir:str|Path, # folder of audio files

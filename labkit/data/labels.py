@@ -4,7 +4,7 @@
 
 # %% ../../nbs/01_data/02_labels.ipynb #54e840a0
 from __future__ import annotations
-import codecs, csv, math, os, re, warnings
+import codecs, csv, math, re, warnings
 import numpy as np
 import pandas as pd
 from pathlib import Path
@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Sequence
 
 from ..core.errors import LabkitError, _fs_error, _path_kind
+from ..core.files import atomic_file
 from ..core.checks import _choice_param, _path_param
 from .layout import AFFECT, parse_id
 
@@ -247,12 +248,7 @@ def write_tags(
     if splits is not None: df['split'] = list(splits)
     for k, v in extra.items(): df[k] = list(v)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
+    with atomic_file(path) as tmp: df.to_csv(tmp, index=False, quoting=csv.QUOTE_MINIMAL)
     return path
 
 def read_tags(

@@ -4,11 +4,12 @@
 
 # %% ../../nbs/09_run/04_labs.ipynb #0f51114d
 from __future__ import annotations
-import json, math, os, platform, secrets, subprocess, sys, time
+import json, math, os, platform, subprocess, sys, time
 from pathlib import Path
 from tqdm.std import tqdm
 
 from ..core.errors import LabkitError
+from ..core.files import _write_atomic
 from ..core.lock import RunLock
 from .params import check_parameters, list_labs
 from .notebook import _read_metrics, execute_notebook, save_figures
@@ -34,12 +35,6 @@ def flatten_metrics(
 def _fmt(v):
     if isinstance(v, float): return f"{v:.4f}" if math.isfinite(v) else str(v)
     return str(v)
-
-def _write_atomic(path:Path, text:str):
-    "Write `text` to `path` through a temporary file unique to this writer."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try: tmp.write_text(text); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
 
 def write_summary(
     results:list[dict], # one dict per lab: name, status, seconds, metrics, error

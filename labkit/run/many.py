@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm.std import tqdm
 
 from ..core.errors import LabkitError
+from ..core.files import _write_atomic
 from .notebook import _descendants, _read_metrics, execute_notebook, save_figures
 
 # %% auto #0
@@ -95,11 +96,9 @@ def run_on_worker(
 
 # %% ../../nbs/09_run/03_many.ipynb #58a7df5e
 def _write(path:Path, data:bytes):
-    "Write `data` to `path` through a temporary name, so a reader never sees half a file."
+    "Write `data` to `path` atomically (a reader never sees half a file), creating its folder."
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try: tmp.write_bytes(data); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+    _write_atomic(path, data)
 
 def _deliver(run:NotebookRun, raw:dict) -> dict:
     "Write a worker's returned notebook, log and files under this machine's paths; return the result without the bytes."

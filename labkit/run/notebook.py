@@ -4,8 +4,10 @@
 
 # %% ../../nbs/09_run/02_notebook.ipynb #1fd1e84a
 from __future__ import annotations
-import base64, contextlib, json, math, os, secrets, signal, subprocess, sys, time
+import base64, contextlib, json, math, os, signal, subprocess, sys, time
 from pathlib import Path
+
+from ..core.files import _temp_name, atomic_file
 
 # %% auto #0
 __all__ = ['execute_notebook', 'save_figures']
@@ -94,7 +96,7 @@ def execute_notebook(
     import nbformat
     nb, out_nb = Path(nb), Path(out_nb)
     log = Path(log) if log else out_nb.with_suffix(".log")
-    tmp = out_nb.with_name(f".{out_nb.stem}.{os.getpid()}-{secrets.token_hex(4)}.ipynb")
+    tmp = _temp_name(out_nb, ".ipynb")  # papermill writes the notebook here as it runs
     cmd = [sys.executable, "-m", "papermill", str(nb), str(tmp), "-k", kernel, "--cwd", str(cwd or nb.parent),
            "-y", json.dumps(parameters or {}), "--no-progress-bar", "--log-level", "ERROR", "--autosave-cell-every", "5"]
     if cell_timeout: cmd += ["--execution-timeout", str(int(math.ceil(cell_timeout)))]
@@ -129,7 +131,9 @@ def execute_notebook(
             _mark_stopped(done, "was " + status if status != "failed" else status, error,
                           banner=not any("papermill-error-cell-tag" in c.metadata.get("tags", [])
                                          for c in done.cells))
-        nbformat.write(done, tmp); os.replace(tmp, out_nb)
+        try:
+            with atomic_file(out_nb) as part: nbformat.write(done, part)
+        finally: tmp.unlink(missing_ok=True)
     res = dict(status=status, error=None if status == "ok" else (f"cell {cell}: {error}" if cell else error),
                cell=cell, seconds=time.time() - t0, log=str(log))
     if interrupted: raise KeyboardInterrupt(res)

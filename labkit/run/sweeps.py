@@ -9,10 +9,11 @@ import ast, hashlib, json, math, re, shutil
 from pathlib import Path
 
 from ..core.errors import LabkitError
+from ..core.files import _write_atomic
 from ..core.lock import RunLock
 from .params import check_parameters, lab_parameters
 from .many import NotebookRun, run_many
-from .labs import TIME_LIMITS, _write_atomic, flatten_metrics
+from .labs import TIME_LIMITS, flatten_metrics
 
 # %% auto #0
 __all__ = ['RECORD', 'parse_values', 'param_grid', 'read_param_sets', 'run_names', 'sweep_table', 'write_sweep_summary', 'sweep',

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import LabkitError
+from ..core.files import _write_atomic
 from ..core.lock import RunLock
 from ..run.params import parse_param
 from ..run.notebook import _stop
-from ..run.labs import _write_atomic
 from .marks import _src
 from .release import Assignment, _labs, _notebooks, _read_nb, main_assign, read_assignment
 from .matching import pick_assignment, plan_submission, submission_student

@@ -4,11 +4,12 @@
 
 # %% ../../nbs/10_teach/04_release.ipynb #76316364
 from __future__ import annotations
-import copy, hashlib, json, os, secrets
+import copy, hashlib, json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import LabkitError
+from ..core.files import _write_atomic
 from ..run.params import list_labs
 from .marks import Mark, _BEGIN_SOL, _src, _where, read_header, read_mark, split_tests, stub_source
 
@@ -134,10 +135,7 @@ def write_notebook(
     "Write a notebook with stable bytes (sorted keys, one-space indent, final newline), atomically."
     import nbformat
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(nbformat.from_dict(nb), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    try: tmp.write_text(text, encoding="utf-8"); os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+    _write_atomic(path, json.dumps(nbformat.from_dict(nb), indent=1, sort_keys=True, ensure_ascii=False) + "\n")
 
 # %% ../../nbs/10_teach/04_release.ipynb #34b72ec9
 def checklist(
