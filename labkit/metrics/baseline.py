@@ -11,26 +11,15 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..core.errors import LabkitError
+from ..data.pooled import pooled_stats
 from .regression import regression_metrics
 from .tagging import tagging_metrics
 
 # %% auto #0
-__all__ = ['pooled_stats', 'linear_baseline']
+__all__ = ['linear_baseline', 'pooled_stats']
 
 # %% ../../nbs/05_metrics/04_baseline.ipynb #81106277
-def pooled_stats(
-    dataset, # yields (x (T, F), y, length) items, e.g. a SpectrogramDataset or a Subset of one
-    indices=None, # the items to take; None takes all
-) -> np.ndarray: # (N, 2F): each band's mean, then each band's standard deviation
-    "Per-band mean and standard deviation over the real frames of each clip."
-    idx = range(len(dataset)) if indices is None else indices
-    rows = []
-    for i in idx:
-        x, _, n = dataset[int(i)]
-        x = np.asarray(x, dtype=np.float64)[:int(n)]
-        if len(x) == 0: raise LabkitError(f"item {i} has no frames; cannot pool it.")
-        rows.append(np.concatenate([x.mean(0), x.std(0)]))
-    return np.stack(rows)
+_all_ = ['pooled_stats']  # its home is labkit.data.pooled; importable from labkit.metrics beside the baseline it feeds
 
 # %% ../../nbs/05_metrics/04_baseline.ipynb #fb88ee51
 def linear_baseline(
