@@ -27,10 +27,10 @@ from torch import nn
 
 from labkit.studies.crossdomain import _loaders, _stats
 from labkit.models import efficientnet_b0
-from labkit.studies import epoch_indices, subset, transfer_study
+from labkit.studies import epoch_indices, learnability, subset, transfer_study
 from labkit.viz import mixing_table, scratch_table, transfer_matrix
 from labkit.train import recalibrate_batchnorm
-from labkit.synth import DOMAINS, learnability, load_domains
+from labkit.synth import DOMAINS, load_domains
 from labkit.models import create_model
 from labkit.train import fit
 
@@ -74,7 +74,7 @@ def diagnosis(preset, steps):
         md.append(f"| {label} | " + " | ".join(scores(model, cal_dl, test_dl)) + f" | {h.records[-1]['train_loss']:.2f} |")
         print(md[-1], flush=True)
     floor = [learnability(v) for v in load_domains(list(DOMAINS), preset, progress=False).values()]
-    md += ["", f"Reference: pooled-feature linear baseline (`labkit.synth.learnability`) on the {preset} preset:", "",
+    md += ["", f"Reference: pooled-feature linear baseline (`labkit.studies.learnability`) on the {preset} preset:", "",
            "| domain | classes | train clips | chance | linear |", "|---|---|---|---|---|"]
     md += [f"| {r['domain']} | {r['classes']} | {r['train']} | {r['chance']:.3f} | {r['linear']:.3f} |" for r in floor]
     return md

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #01cd7f5e
 from __future__ import annotations
-import hashlib, json, math, os, time, torch
+import json, math, time, torch
 import pandas as pd
 import numpy as np
 import multiprocessing as mp
@@ -15,13 +15,16 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from tqdm.std import tqdm
 
 from ..core.errors import LabkitError
-from ..core.cache import cache_dir
+from ..core.files import atomic_file
+from ..core.cache import build_file, cache_dir, digest_key
 from ..data.dataset import collate_padded
 from ..data.samplers import BucketBatchSampler
+from ..data.pooled import pool_frames
 from ..audio.transforms import SpecAugment
-from ..synth.domains import load_domains
+from ..synth.domains import DomainData, load_domains
 from ..models.weights import load_backbone
 from ..models.efficientnet import efficientnet_b0
+from ..metrics.baseline import linear_baseline
 from ..train.device import get_device
 from ..train.loaders import make_loader
 from ..train.evaluation import evaluate, predict
@@ -31,7 +34,7 @@ from ..train.multitask import MultiTaskDataset, MultiTaskLoss, Task, TaskMetrics
 
 # %% auto #0
 __all__ = ['CROSSDOMAIN_VERSION', 'CALIBRATION_CLIPS', 'conv_table', 'freezing_table', 'ArrayDataset', 'spec_augment', 'subset',
-           'epoch_indices', 'run_key', 'run_one', 'run_many', 'transfer_study', 'results_frame']
+           'epoch_indices', 'run_key', 'run_one', 'run_study', 'transfer_study', 'results_frame', 'learnability']
 
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #d881f964
 def conv_table(
@@ -108,7 +111,10 @@ def epoch_indices(
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #513d440b
 def run_key(spec:dict)->str:
     "Cache key of a run: a hash of its parameters and labkit's run version."
-    return hashlib.sha1(json.dumps({**spec, 'version': CROSSDOMAIN_VERSION}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest_key(spec, 16, version=CROSSDOMAIN_VERSION)
+
+def _run_key(spec):  # where a run trains, and which file its source network is read from, do not change its result
+    return run_key({k: v for k, v in spec.items() if k not in ('device', 'source_ckpt')})
 
 _DATA = {}
 
@@ -220,23 +226,25 @@ def run_one(
     "Train one run, or return its cached result."
     if spec.get('kind') not in _KINDS: raise LabkitError(f"run kind {spec.get('kind')!r} is not known; use one of {list(_KINDS)}.")
     cache = Path(cache) if cache is not None else cache_dir() / 'crossdomain'
-    key = run_key({k: v for k, v in spec.items() if k not in ('device', 'source_ckpt')})
-    path = cache / f"{key}.json"
-    if path.is_file(): return {**json.loads(path.read_text()), 'cached': True}
+    key, trained = _run_key(spec), {}
+    path = build_file(cache / f"{key}.json", lambda tmp: trained.update(_train(spec, key, cache, threads, tmp)))
+    return {**trained, 'cached': False} if trained else {**json.loads(path.read_text()), 'cached': True}
+
+def _train(spec, key, cache, threads, tmp):  # train the run, save its network if asked, write its result to `tmp`; the result
     t0, before = time.perf_counter(), torch.get_num_threads()
     if threads: torch.set_num_threads(threads)
     try: model, res = _KINDS[spec['kind']](spec, _domains(spec))
     finally: torch.set_num_threads(before)
-    cache.mkdir(parents=True, exist_ok=True)
     out = {**spec, **res, 'seconds': round(time.perf_counter() - t0, 2), 'key': key}
     if spec.get('save'):
-        ckpt = cache / f"{key}.pt"; tmp = ckpt.with_name(f"{key}.{os.getpid()}.tmp")
-        torch.save({'model': model.state_dict()}, tmp); os.replace(tmp, ckpt); out['checkpoint'] = str(ckpt)
-    tmp = path.with_name(f"{key}.{os.getpid()}.tmp"); tmp.write_text(json.dumps(out, indent=1, default=str)); os.replace(tmp, path)
-    return {**out, 'cached': False}
+        ckpt = cache / f"{key}.pt"
+        with atomic_file(ckpt) as part: torch.save({'model': model.state_dict()}, part)
+        out['checkpoint'] = str(ckpt)
+    tmp.write_text(json.dumps(out, indent=1, default=str))
+    return out
 
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #d015d7f3
-def run_many(
+def run_study(
     specs:list[dict], # runs independent of each other
     n_jobs:int=1, # processes; 1 runs here
     cache:str|Path|None=None, # result cache folder
@@ -245,8 +253,7 @@ def run_many(
 )->list[dict]: # results in the order of `specs`
     "Run (or fetch from the cache) many independent runs, in parallel processes when n_jobs > 1."
     cache = Path(cache) if cache is not None else cache_dir() / 'crossdomain'
-    todo = [i for i, s in enumerate(specs)
-            if not (cache / f"{run_key({k: v for k, v in s.items() if k not in ('device', 'source_ckpt')})}.json").is_file()]
+    todo = [i for i, s in enumerate(specs) if not (cache / f"{_run_key(s)}.json").is_file()]
     out = [None] * len(specs)
     for i in set(range(len(specs))) - set(todo): out[i] = run_one(specs[i], cache)
     bar = tqdm(total=len(todo), desc='runs', disable=not progress or not todo, leave=False)
@@ -293,7 +300,7 @@ def transfer_study(
     data = dict(names=domains if data_dir is not None else names, preset=preset, seed=seed,
                 data_dir=str(data_dir) if data_dir is not None else None, features=features)
     base = _base(data, epochs, batch_size, lr, min_steps, seed, device)
-    sources = run_many([dict(base, kind='scratch', target=t, fraction=1.0, save=True) for t in names], n_jobs, cache, progress)
+    sources = run_study([dict(base, kind='scratch', target=t, fraction=1.0, save=True) for t in names], n_jobs, cache, progress)
     source = {r['target']: r for r in sources}
     from_source = lambda s: dict(source=s, source_key=source[s]['key'], source_ckpt=source[s]['checkpoint'])
     pair = tuple(freeze_pair or names[:2])
@@ -304,10 +311,10 @@ def transfer_study(
             for s in names for t in names if s != t for f in fractions for z in freeze] + \
            [dict(base, kind='transfer', target=pair[1], fraction=fractions[0], freeze=int(z), **from_source(pair[0]))
             for z in freeze_curve if z not in freeze]
-    return results_frame(sources + run_many(rest, n_jobs, cache, progress))
+    return results_frame(sources + run_study(rest, n_jobs, cache, progress))
 
 def results_frame(
-    results:list[dict], # outputs of run_one / run_many
+    results:list[dict], # outputs of run_one / run_study
 )->pd.DataFrame: # kind, source, target, fraction, freeze, accuracy, per_domain, curves, n_train, epochs, steps, seconds, cached
     "The runs as one table."
     cols = ['kind', 'source', 'target', 'fraction', 'freeze', 'accuracy', 'per_domain', 'val_accuracy', 'train_loss',
@@ -316,3 +323,12 @@ def results_frame(
     df['source'] = df['source'].fillna('-'); df['freeze'] = df['freeze'].fillna(0).astype(int)
     df.loc[df['kind'].isin(['mix', 'multitask']), 'target'] = 'all'
     return df
+
+# %% ../../nbs/08_studies/01_crossdomain.ipynb #d2e3f4a5
+def learnability(
+    data:DomainData, # a loaded domain
+)->dict: # domain, classes, train and test sizes, chance, and the pooled linear baseline's accuracy on the test split
+    "A domain's floor: chance, and the pooled linear baseline's test accuracy."
+    base = linear_baseline(pool_frames(data.x_train), pool_frames(data.x_test), data.y_train, data.y_test)
+    return dict(domain=data.name, classes=data.n_classes, train=len(data.y_train), test=len(data.y_test),
+                chance=1 / data.n_classes, linear=base['accuracy'])

@@ -4,17 +4,18 @@
 
 # %% ../../nbs/03_synth/02_corpus.ipynb #a1850976
 from __future__ import annotations
-import contextlib, errno, hashlib, json, os, shutil, time
+import os, time
 import numpy as np
 import soundfile as sf
 import pandas as pd
 from pathlib import Path
 
 from ..core.errors import LabkitError
-from ..core.cache import cache_dir
-from ..data.layout import AFFECT, CLASS_MAPPING, FOLDERS, dataset_dir, index_files
+from ..core.files import _writing
+from ..core.cache import build_folder, cache_dir, cache_key
+from ..data.layout import AFFECT, CLASS_MAPPING, FOLDERS
 from ..data.labels import write_genre_labels, write_multitask_labels
-from ..data.spectrograms import read_spectrogram, save_fused
+from ..data.spectrograms import save_fused
 from ..audio.io import HOP, SR, load_audio
 from ..audio.spectral import FEATURES_VERSION
 from ..audio.beats import extract_features
@@ -22,7 +23,7 @@ from ..audio.parallel import _check_jobs, parallel_map
 from .music import affect_from_params, render_clip, sample_params
 
 # %% auto #0
-__all__ = ['GENERATOR_VERSION', 'PRESETS', 'plan_corpus', 'make_corpus', 'pooled_features']
+__all__ = ['GENERATOR_VERSION', 'PRESETS', 'plan_corpus', 'make_corpus']
 
 # %% ../../nbs/03_synth/02_corpus.ipynb #b1ee8dca
 GENERATOR_VERSION = "3"  # bump when the music generator changes: part of the cache key
@@ -60,27 +61,6 @@ def _corpus_bytes(preset):  # about how much disk a corpus takes: 16-bit audio (
     samples = cfg["seconds"] * SR
     return int(n * (2 * samples + 8 * 140 * (samples / HOP + 1) * 1.05))
 
-def _write_error(path, e, need=None):  # a failed write as a LabkitError: which file, why, the space needed and free
-    where = next((p for p in Path(path).absolute().parents if p.exists()), Path("/"))
-    while not os.path.ismount(where) and where != where.parent: where = where.parent  # the disk: where space must be freed
-    try: free = f"free {shutil.disk_usage(where).free / 1e6:.0f} MB on {where}"
-    except OSError: free = f"free space on {where} unknown"
-    space = f"(needs about {need / 1e6:.0f} MB; {free})" if need else f"({free})"
-    if getattr(e, "errno", None) in (None, errno.ENOSPC, errno.EDQUOT):  # soundfile's "System error." carries no errno
-        return LabkitError(f"no space left on device while writing {path} ({type(e).__name__}: {e}). The corpus {space}. "
-                           "Free some space, or build it on another disk with --out (or LABKIT_CACHE); the partial corpus was removed.")
-    return LabkitError(f"cannot write {path} ({type(e).__name__}: {e}) {space}. Check that the folder is writable, or pick another --out.")
-
-@contextlib.contextmanager
-def _writing(path, need=None):
-    "Turn a failed write of `path` (disk full, soundfile, numpy) into a `LabkitError` naming the file and the space."
-    try: yield
-    except (OSError, sf.SoundFileError) as e: raise _write_error(path, e, need) from None
-    except LabkitError as e:  # a helper (save_fused) named the failure already: say it with the space needed and free
-        low = e.__cause__ or e.__context__
-        if isinstance(low, (OSError, sf.SoundFileError)): raise _write_error(path, low, need) from None
-        raise
-
 def _build_clip(job_root):  # (job, corpus folder[, bytes the corpus needs]) -> the clip's row of clips.csv
     job, root, need = (*job_root, None)[:3]
     rng = np.random.default_rng(job["seed"])
@@ -88,18 +68,18 @@ def _build_clip(job_root):  # (job, corpus folder[, bytes the corpus needs]) -> 
     y = render_clip(p, job["seconds"], rng)
     affect = affect_from_params(p, rng)
     audio = root / "audio" / job["task"] / job["split"] / f"{job['id']}.flac"
-    with _writing(audio, need):
+    with _writing(audio, "corpus", need):
         audio.parent.mkdir(parents=True, exist_ok=True)
         sf.write(audio, y, SR, subtype="PCM_16")
     feats = extract_features(load_audio(audio))
     for folder, kind in zip(_GENRE_DIR[job["task"]], ("full", "beat")):
         path = root / FOLDERS[folder] / job["split"] / f"{job['id']}.fused.full.npy"
-        with _writing(path, need): save_fused(path, feats[kind])
+        with _writing(path, "corpus", need): save_fused(path, feats[kind])
     return dict(job, **{k: v for k, v in p.items() if k != "genre"}, **dict(zip(AFFECT, affect.round(6))),
                 n_beats=len(feats["beats"]))
 
 # %% ../../nbs/03_synth/02_corpus.ipynb #40cbf398
-def _corpus_key(preset, seed): return f"{preset}-seed{seed}-g{GENERATOR_VERSION}-f{FEATURES_VERSION}"
+def _corpus_key(preset, seed): return cache_key(preset, seed=seed, g=GENERATOR_VERSION, f=FEATURES_VERSION)
 
 def _corpus_root(preset, out, seed):  # the folder the corpus goes to, once the request is checked
     if preset not in PRESETS: raise LabkitError(f"preset={preset!r} is not known; use one of {list(PRESETS)}.")
@@ -115,16 +95,6 @@ def _corpus_root(preset, out, seed):  # the folder the corpus goes to, once the 
                           "pick a new folder path (it is created) or remove that file.")
     return root
 
-def _make_parent(root):  # create the corpus's parent folder, or say why it cannot be
-    blocker = next((p for p in root.parents if p.exists()), None)
-    try: root.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        why = f"{blocker} is a file, not a folder" if blocker is not None and not blocker.is_dir() else f"{type(e).__name__}: {e.strerror or e}"
-        raise LabkitError(f"Cannot create the corpus folder {root} ({why}). "
-                          "Pick an --out folder in a place you can write to.") from None
-    if not os.access(root.parent, os.W_OK | os.X_OK):
-        raise LabkitError(f"Cannot write to {root.parent} (permission denied). Pick an --out folder in a place you can write to.")
-
 def make_corpus(
     preset:str="small", # 'tiny' (tests), 'small' (labs), 'full' (real size)
     out:str|Path|None=None, # where to write it; None = the labkit cache
@@ -135,97 +105,29 @@ def make_corpus(
     "Build (or find, if already built) the synthetic corpus in the real dataset's layout."
     root = _corpus_root(preset, out, seed)
     _check_jobs(n_jobs)
-    key = _corpus_key(preset, seed)
-    if _finished(root, key): return root
-    _make_parent(root)
-    with _lock(root):  # a second process building the same corpus waits here
-        if _finished(root, key): return root
-        return _build_corpus(preset, seed, key, root, n_jobs, progress)
+    return build_folder(root, _corpus_key(preset, seed), lambda tmp: _build_corpus(preset, seed, tmp, n_jobs, progress))
 
-def _finished(root, key):
-    info = root / "INFO.json"
-    if not info.is_file(): return False
-    try: found = json.loads(info.read_text()).get("key")
-    except (OSError, ValueError, AttributeError) as e:
-        raise LabkitError(f"{info} cannot be read ({type(e).__name__}: {e}), so {root} may be damaged. "
-                          "Delete that folder and build the corpus again.") from None
-    if found == key: return True
-    raise LabkitError(f"{root} already holds another corpus ({found}); asked for {key}. "
-                      "Use another --out folder or delete that one.")
-
-@contextlib.contextmanager
-def _lock(root):
-    "Hold an exclusive lock on building `root`; its file lives in the cache (beside `root` if the cache is not writable) and is removed after."
-    try: import fcntl
-    except ImportError: yield; return  # no advisory locks (Windows): builds may race, the last one wins
-    name = f"synth-{hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]}.lock"
-    try: (cache_dir() / "locks").mkdir(parents=True, exist_ok=True); path = cache_dir() / "locks" / name
-    except OSError: path = Path(root).with_name(f".{Path(root).name}.lock")
-    while True:
-        f = open(path, "a")
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: current = os.fstat(f.fileno()).st_ino == os.stat(path).st_ino
-        except FileNotFoundError: current = False
-        if current: break
-        f.close()  # the holder before us removed this file once done: lock the file now at `path`
-    try: yield
-    finally:
-        with contextlib.suppress(OSError): path.unlink()  # still locked: waiters on this file see it gone and retry
-        f.close()
-
-def _remove_stale_builds(root):  # temporary folders of builds whose process was killed (we hold the lock)
-    if os.name != "posix": return
-    for old in root.parent.iterdir():
-        if not old.name.startswith(f".{root.name}.tmp-"): continue
-        try: os.kill(int(old.name.rsplit("-", 1)[1]), 0); continue  # still running
-        except ProcessLookupError: shutil.rmtree(old, ignore_errors=True)
-        except (ValueError, PermissionError): pass
-
-def _build_corpus(preset, seed, key, root, n_jobs, progress):
-    if root.exists() and any(root.iterdir()):
-        raise LabkitError(f"{root} exists and is not an empty folder; make_corpus will not write into it. "
-                          "Pick another --out folder or delete it.")
-    _remove_stale_builds(root)
+def _build_corpus(preset, seed, tmp, n_jobs, progress):  # write the corpus into the new folder `tmp`; what INFO.json records
     t0 = time.perf_counter()
     jobs, need = plan_corpus(preset, seed), _corpus_bytes(preset)
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with _writing(tmp, need): tmp.mkdir(parents=True)
-        rows = [None] * len(jobs)
-        for i, row in parallel_map(_build_clip, [(j, tmp, need) for j in jobs], n_jobs, desc=f"synth {preset}", progress=progress):
-            rows[i] = row
-        with _writing(tmp, need):
-            for task in ("genre", "multitask"):
-                for split in ("train", "test"):
-                    for folder in _GENRE_DIR[task]: (tmp / FOLDERS[folder] / split).mkdir(parents=True, exist_ok=True)
+    with _writing(tmp, "corpus", need): tmp.mkdir(parents=True)
+    rows = [None] * len(jobs)
+    for i, row in parallel_map(_build_clip, [(j, tmp, need) for j in jobs], n_jobs, desc=f"synth {preset}", progress=progress):
+        rows[i] = row
+    with _writing(tmp, "corpus", need):
+        for task in ("genre", "multitask"):
             for split in ("train", "test"):
-                sel = [r for r in rows if r["task"] == "genre" and r["split"] == split]
-                sel = [sel[i] for i in np.random.default_rng([seed, 17]).permutation(len(sel))]  # label files are not sorted
-                ids, genres = [r["id"] for r in sel], [r["genre"] for r in sel]
-                write_genre_labels(tmp / FOLDERS["genre"] / f"{split}_labels.txt", ids, genres, style="full" if split == "train" else "test")
-                write_genre_labels(tmp / FOLDERS["genre_beat"] / f"{split}_labels.txt", ids, genres, style="beat")
-            sel = [r for r in rows if r["task"] == "multitask" and r["split"] == "train"]
-            for folder in _GENRE_DIR["multitask"]:
-                write_multitask_labels(tmp / FOLDERS[folder] / "train_labels.txt", [r["id"] for r in sel],
-                                       np.array([[r[a] for a in AFFECT] for r in sel]))
-            pd.DataFrame(rows).drop(columns=["seed"]).to_csv(tmp / "audio" / "clips.csv", index=False)
-            (tmp / "INFO.json").write_text(json.dumps(dict(key=key, preset=preset, seed=seed, generator=GENERATOR_VERSION,
-                features=FEATURES_VERSION, n_clips=len(rows), seconds=round(time.perf_counter() - t0, 1)), indent=1))
-        if root.exists(): root.rmdir()
-        os.replace(tmp, root)  # atomic: a corpus is either complete, with its INFO.json, or absent
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return root
-
-# %% ../../nbs/03_synth/02_corpus.ipynb #2ae5c07f
-def pooled_features(
-    root:str|Path, # data root
-    task:str="genre", # 'genre' or 'multitask'
-    split:str="train", # 'train' or 'test'
-    beat:bool=False, # use the beat-synchronous folder
-) -> tuple[np.ndarray, list[str]]: # ((N, 280) mean and std over time of each row, ids)
-    "Mean and standard deviation over time of every fused row of a split: a quick baseline input."
-    files = index_files(dataset_dir(root, task, beat) / split)
-    X = [np.concatenate([(x := read_spectrogram(f)).mean(0), x.std(0)]) for f in files.values()]
-    return np.array(X), list(files)
+                for folder in _GENRE_DIR[task]: (tmp / FOLDERS[folder] / split).mkdir(parents=True, exist_ok=True)
+        for split in ("train", "test"):
+            sel = [r for r in rows if r["task"] == "genre" and r["split"] == split]
+            sel = [sel[i] for i in np.random.default_rng([seed, 17]).permutation(len(sel))]  # label files are not sorted
+            ids, genres = [r["id"] for r in sel], [r["genre"] for r in sel]
+            write_genre_labels(tmp / FOLDERS["genre"] / f"{split}_labels.txt", ids, genres, style="full" if split == "train" else "test")
+            write_genre_labels(tmp / FOLDERS["genre_beat"] / f"{split}_labels.txt", ids, genres, style="beat")
+        sel = [r for r in rows if r["task"] == "multitask" and r["split"] == "train"]
+        for folder in _GENRE_DIR["multitask"]:
+            write_multitask_labels(tmp / FOLDERS[folder] / "train_labels.txt", [r["id"] for r in sel],
+                                   np.array([[r[a] for a in AFFECT] for r in sel]))
+        pd.DataFrame(rows).drop(columns=["seed"]).to_csv(tmp / "audio" / "clips.csv", index=False)
+    return dict(preset=preset, seed=seed, generator=GENERATOR_VERSION, features=FEATURES_VERSION, n_clips=len(rows),
+                seconds=round(time.perf_counter() - t0, 1))

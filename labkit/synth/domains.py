@@ -4,29 +4,26 @@
 
 # %% ../../nbs/03_synth/06_domains.ipynb #acb91543
 from __future__ import annotations
-import hashlib, json, os, shutil, time, warnings
+import hashlib, os, time, warnings
 import numpy as np
 import soundfile as sf
 import pandas as pd
 from pathlib import Path
 from dataclasses import dataclass
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from ..core.errors import LabkitError
-from ..core.cache import cache_dir
+from ..core.cache import build_file, build_folder, cache_dir, cache_key
 from ..data.layout import CLASS_MAPPING
 from ..data.layouts import DIGIT_CLASSES, detect_layout, find_datasets, read_layout
 from ..audio.io import load_audio
 from ..audio.frontends import DOMAIN_FEATURES_VERSION, FRONT_SR, clip_features
 from ..audio.parallel import parallel_map
-from .corpus import _finished, _lock, make_corpus
+from .corpus import make_corpus
 from .sounds import RADIO_CLASSES, RADIO_SR, URBAN_CLASSES, make_digit, make_radio, make_urban
 
 # %% auto #0
 __all__ = ['DOMAIN_PRESETS', 'DOMAIN_GENERATOR_VERSION', 'DOMAINS', 'plan_domain', 'make_domain', 'DomainData', 'load_domain',
-           'learnability', 'table_domain', 'load_domains']
+           'table_domain', 'load_domains']
 
 # %% ../../nbs/03_synth/06_domains.ipynb #13832cdd
 DOMAIN_PRESETS = {'tiny': dict(train=6, test=2), 'small': dict(train=30, test=10), 'full': dict(train=300, test=60)}
@@ -41,7 +38,7 @@ DOMAINS = {  # name -> (classes, clip maker, sample rate it is written at)
 }
 
 # %% ../../nbs/03_synth/06_domains.ipynb #3140c238
-def _domain_key(name, preset, seed): return f"{name}-{preset}-seed{seed}-g{DOMAIN_GENERATOR_VERSION}-f{DOMAIN_FEATURES_VERSION}"
+def _domain_key(name, preset, seed): return cache_key(name, preset, seed=seed, g=DOMAIN_GENERATOR_VERSION, f=DOMAIN_FEATURES_VERSION)
 
 def _check_domain(name, preset, seed):
     if name not in DOMAINS: raise LabkitError(f"unknown domain {name!r}; the embedded domains are {list(DOMAINS)}. "
@@ -100,36 +97,28 @@ def make_domain(
     "Build (or find, if already built) the corpus of one embedded domain."
     _check_domain(name, preset, seed)
     key = _domain_key(name, preset, seed)
-    root = cache_dir() / 'domains' / key
-    if _finished(root, key): return root
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(root):
-        if _finished(root, key): return root
-        t0, extra = time.perf_counter(), {}
-        if name == 'music': jobs, extra = _music_jobs(preset, seed); work = _music_chunk
-        else: jobs, work = plan_domain(name, preset, seed), _build_chunk
-        tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-        try:
-            n_jobs = (1 if preset == 'tiny' else None) if n_jobs is None else n_jobs
-            chunks = [(jobs[i:i + 16], tmp) for i in range(0, len(jobs), 16)]
-            results = [None] * len(chunks)
-            for i, res in parallel_map(work, chunks, n_jobs, desc=f"domain {name} {preset}", progress=progress): results[i] = res
-            pairs = [p for r in results for p in r]
-            classes = list(DOMAINS[name][0])
-            arrays = {f"{kind}_{split}": np.stack([f[kind] for j, f in pairs if j['split'] == split])
-                      for kind in ('mfcc', 'logmel') for split in ('train', 'test')}
-            arrays.update({f"y_{split}": np.array([classes.index(j['label']) for j, _ in pairs if j['split'] == split], np.int64)
-                           for split in ('train', 'test')})
-            np.savez(tmp / 'features.npz', **arrays)
-            pd.DataFrame([{k: v for k, v in j.items() if k not in ('seed', 'path')} for j, _ in pairs]).to_csv(tmp / 'clips.csv', index=False)
-            (tmp / 'INFO.json').write_text(json.dumps(dict(key=key, domain=name, preset=preset, seed=seed, classes=classes,
-                n_clips=len(pairs), seconds=round(time.perf_counter() - t0, 1), **extra), indent=1))
-            if root.exists(): shutil.rmtree(root)
-            os.replace(tmp, root)  # atomic: complete, with INFO.json, or absent
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return root
+    return build_folder(cache_dir() / 'domains' / key, key, lambda tmp: _build_domain(name, preset, seed, tmp, n_jobs, progress),
+                        what='domain')
+
+def _build_domain(name, preset, seed, tmp, n_jobs, progress):  # write the domain's corpus into the new folder `tmp`; what INFO.json records
+    t0, extra = time.perf_counter(), {}
+    if name == 'music': jobs, extra = _music_jobs(preset, seed); work = _music_chunk
+    else: jobs, work = plan_domain(name, preset, seed), _build_chunk
+    tmp.mkdir(parents=True)
+    n_jobs = (1 if preset == 'tiny' else None) if n_jobs is None else n_jobs
+    chunks = [(jobs[i:i + 16], tmp) for i in range(0, len(jobs), 16)]
+    results = [None] * len(chunks)
+    for i, res in parallel_map(work, chunks, n_jobs, desc=f"domain {name} {preset}", progress=progress): results[i] = res
+    pairs = [p for r in results for p in r]
+    classes = list(DOMAINS[name][0])
+    arrays = {f"{kind}_{split}": np.stack([f[kind] for j, f in pairs if j['split'] == split])
+              for kind in ('mfcc', 'logmel') for split in ('train', 'test')}
+    arrays.update({f"y_{split}": np.array([classes.index(j['label']) for j, _ in pairs if j['split'] == split], np.int64)
+                   for split in ('train', 'test')})
+    np.savez(tmp / 'features.npz', **arrays)
+    pd.DataFrame([{k: v for k, v in j.items() if k not in ('seed', 'path')} for j, _ in pairs]).to_csv(tmp / 'clips.csv', index=False)
+    return dict(domain=name, preset=preset, seed=seed, classes=classes, n_clips=len(pairs),
+                seconds=round(time.perf_counter() - t0, 1), **extra)
 
 # %% ../../nbs/03_synth/06_domains.ipynb #084debf0
 @dataclass
@@ -167,18 +156,6 @@ def load_domain(
         return DomainData(name, list(DOMAINS[name][0]), z[f'{features}_train'], z['y_train'], z[f'{features}_test'],
                           z['y_test'], str(root))
 
-# %% ../../nbs/03_synth/06_domains.ipynb #a537cfc0
-def learnability(
-    data:DomainData, # a loaded domain
-    seed:int=0, # seed of the classifier
-)->dict: # chance, pooled-feature linear accuracy on the test split
-    "Chance and a pooled-feature (mean, std over time) logistic-regression baseline on `data`."
-    pool = lambda x: np.concatenate([x.mean(1), x.std(1)], 1)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
-    clf.fit(pool(data.x_train), data.y_train)
-    return dict(domain=data.name, classes=data.n_classes, train=len(data.y_train), test=len(data.y_test),
-                chance=1 / data.n_classes, linear=float(clf.score(pool(data.x_test), data.y_test)))
-
 # %% ../../nbs/03_synth/06_domains.ipynb #abbd883b
 def _table_key(table:pd.DataFrame, features:str)->str:
     h = hashlib.sha1(f"{DOMAIN_FEATURES_VERSION}|{features}".encode())
@@ -193,6 +170,20 @@ def _table_chunk(paths):  # features of some files, or the error each raised
         try: out.append(clip_features(load_audio(p, sr=FRONT_SR)))
         except Exception as e: out.append(LabkitError(f"{p}: {e}"))
     return out
+
+def _table_features(tmp, table, name, features, classes, on_error, n_jobs, progress):  # compute and write them to `tmp`
+    chunks = [list(table['path'][i:i + 32]) for i in range(0, len(table), 32)]
+    feats = [None] * len(chunks)
+    for i, r in parallel_map(_table_chunk, chunks, n_jobs, desc=f"features {name}", progress=progress): feats[i] = r
+    feats = [f for c in feats for f in c]
+    bad = [f for f in feats if isinstance(f, Exception)]
+    if bad and on_error == 'raise': raise bad[0]
+    if bad: warnings.warn(f"{name}: skipped {len(bad)} unreadable clip(s), e.g. {[str(b) for b in bad[:3]]}")
+    keep = np.array([not isinstance(f, Exception) for f in feats])
+    y = np.array([classes.index(str(l)) for l in table['label']], np.int64)
+    split = table['split'].to_numpy().astype(str)
+    X = np.stack([f[features] for f in feats if not isinstance(f, Exception)])
+    np.savez(tmp, x=X, y=y[keep], split=split[keep])
 
 def table_domain(
     table:pd.DataFrame, # a clip table from a reader
@@ -209,22 +200,8 @@ def table_domain(
     for s in ('train', 'test'):
         if not (table['split'] == s).any(): raise LabkitError(f"domain {name!r} has no {s} clips; check its split (test_folds, test_fraction).")
     classes = sorted(table['label'].astype(str).unique())
-    path = cache_dir() / 'domains' / f"table-{name}-{_table_key(table, features)}.npz"
-    if not path.is_file():
-        chunks = [list(table['path'][i:i + 32]) for i in range(0, len(table), 32)]
-        feats = [None] * len(chunks)
-        for i, r in parallel_map(_table_chunk, chunks, n_jobs, desc=f"features {name}", progress=progress): feats[i] = r
-        feats = [f for c in feats for f in c]
-        bad = [f for f in feats if isinstance(f, Exception)]
-        if bad and on_error == 'raise': raise bad[0]
-        if bad: warnings.warn(f"{name}: skipped {len(bad)} unreadable clip(s), e.g. {[str(b) for b in bad[:3]]}")
-        keep = np.array([not isinstance(f, Exception) for f in feats])
-        y = np.array([classes.index(str(l)) for l in table['label']], np.int64)
-        split = table['split'].to_numpy().astype(str)
-        X = np.stack([f[features] for f in feats if not isinstance(f, Exception)])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, x=X, y=y[keep], split=split[keep]); os.replace(tmp, path)
+    path = cache_dir() / 'domains' / f"{cache_key('table', name, _table_key(table, features))}.npz"
+    build_file(path, lambda tmp: _table_features(tmp, table, name, features, classes, on_error, n_jobs, progress))
     with np.load(path, allow_pickle=False) as z:
         tr, te = z['split'] == 'train', z['split'] == 'test'
         return DomainData(name, classes, z['x'][tr], z['y'][tr], z['x'][te], z['y'][te], str(table['path'].iloc[0]))

@@ -9,7 +9,7 @@ import pandas as pd
 from pathlib import Path
 
 from ..core.errors import LabkitError
-from ..core.cache import cache_dir
+from ..core.cache import build_file, cache_dir, cache_key
 from ..data.labels import write_tags
 from .music import DRUM_PATTERNS
 
@@ -50,7 +50,9 @@ def corpus_tags(
     if not clips.is_file() or not info.is_file():
         raise LabkitError(f"{root} has no audio/clips.csv and INFO.json: tags exist for the embedded corpus (make_corpus) only. "
                           "For FSD50K use read_fsd50k; for your own data write a file with write_tags.")
-    path = cache_dir() / 'tags' / f"{json.loads(info.read_text())['key']}-tags{TAGS_VERSION}.csv"
-    if path.is_file(): return path
+    path = cache_dir() / 'tags' / f"{cache_key(json.loads(info.read_text())['key'], tags=TAGS_VERSION)}.csv"
+    return build_file(path, lambda tmp: _write_corpus_tags(tmp, clips))
+
+def _write_corpus_tags(path, clips):  # the tags of every clip listed in `clips` (clips.csv), written to `path`
     rows = pd.read_csv(clips, dtype={'id': str})
-    return write_tags(path, rows['id'], [clip_tags(r) for r in rows.to_dict('records')], rows['split'], task=rows['task'])
+    write_tags(path, rows['id'], [clip_tags(r) for r in rows.to_dict('records')], rows['split'], task=rows['task'])
