@@ -10,7 +10,7 @@ from torch import nn
 from pathlib import Path
 
 from ..core.errors import LabkitError
-from .weights import _strip_prefixes, read_checkpoint
+from .weights import _strip_prefixes, read_state_dict
 from .registry import add_head, full_lengths, register_model
 
 # %% auto #0
@@ -264,7 +264,7 @@ def load_deit(
     source_grid:tuple|None=None, # the checkpoint's patch grid; None: square (14 x 14 at 224, 24 x 24 at 384)
 )->dict: # {'adapted': [...], 'new': [...], 'skipped': [...]}
     "Start `model` from ImageNet DeiT weights: RGB filters summed, positional grid cut or interpolated, heads dropped."
-    return _load_adapted(model, read_checkpoint(source), source_grid, 'DeiT checkpoint')
+    return _load_adapted(model, read_state_dict(source), source_grid, 'DeiT checkpoint')
 
 def load_ast_checkpoint(
     model:ASTModel, # the AST to fill
@@ -272,7 +272,7 @@ def load_ast_checkpoint(
     source_grid:tuple|None=None, # its patch grid; None: the model's frequency rows, time from the size (12 x 101)
 )->dict: # {'adapted': [...], 'new': [...], 'skipped': [...]}
     "Load an AST checkpoint (`module.` and `v.` prefixes stripped); its grid adapted as for DeiT, its head kept if it fits."
-    return _load_adapted(model, _strip_prefixes(read_checkpoint(source)), source_grid, 'AST checkpoint')
+    return _load_adapted(model, _strip_prefixes(read_state_dict(source)), source_grid, 'AST checkpoint')
 
 # %% ../../nbs/04_models/07_ast.ipynb #8e49d3ba
 @torch.no_grad()

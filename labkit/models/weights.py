@@ -4,14 +4,91 @@
 
 # %% ../../nbs/04_models/01_weights.ipynb #eab96098
 from __future__ import annotations
-import os, torch
+import os, pickle, re, torch, zipfile
 from pathlib import Path
 from torch import nn
 
 from ..core.errors import LabkitError
 
 # %% auto #0
-__all__ = ['read_state_dict', 'load_backbone', 'read_checkpoint']
+__all__ = ['read_state_dict', 'load_backbone']
+
+# %% ../../nbs/04_models/01_weights.ipynb #5055c8ac
+_TORCH_PICKLE = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'  # how torch.save's older (non-zip) files begin
+
+def _npz(path:Path)->bool:
+    "Whether a zip file is a NumPy archive (.npz): every member an .npy array."
+    try:
+        with zipfile.ZipFile(path) as z: names = z.namelist()
+    except zipfile.BadZipFile: return False
+    return bool(names) and all(n.endswith('.npy') for n in names)
+
+# %% ../../nbs/04_models/01_weights.ipynb #f483385b
+def _not_weights(
+    path:Path, # the file, for the message
+    head:bytes, # its first bytes
+)->str|None: # the message for a file that is certainly not torch.save's; None when it may be one
+    "Name what a file holds instead of weights, told from its first bytes: nothing, an HTML page, NumPy data or a pickle."
+    size, text = path.stat().st_size, head.lstrip(b'\xef\xbb\xbf \t\r\n').lower()
+    if size == 0:
+        return (f"checkpoint {path} is empty (0 bytes): it was never written to the end (an interrupted download, copy "
+                "or save). Download or copy it again; fit writes its checkpoints whole, so an empty one was not written by fit.")
+    if text.startswith((b'<!doctype html', b'<html')) or b'<html' in text:
+        return (f"checkpoint {path} is an HTML page ({size} bytes), not weights: the download saved a web page (a sign-in, "
+                "error or preview page) in place of the file. Download the file itself from its direct link (a weight "
+                "file is megabytes, not kilobytes) and pass its path.")
+    if head.startswith(b'\x93NUMPY') or head.startswith(b'PK\x03\x04') and _npz(path):
+        return (f"checkpoint {path} holds NumPy data (the .npy/.npz format numpy.save writes), not PyTorch weights. Read it "
+                "with numpy.load, or pass the .pt/.pth file that torch.save wrote.")
+    if head.startswith(b'\x80') and not head.startswith(_TORCH_PICKLE):
+        return (f"checkpoint {path} holds a pickled Python object (pickle.dump writes files like it, torch.save does not). "
+                "labkit reads weight files with torch.load(weights_only=True) only, because unpickling other objects can "
+                "run any code. Save the weights where the model was made, torch.save(model.state_dict(), path), and pass that file.")
+    return None
+
+# %% ../../nbs/04_models/01_weights.ipynb #c66dd9ca
+def _load_error(
+    path:Path, # the file torch.load refused
+    head:bytes, # its first bytes
+    error:Exception, # what torch.load raised
+)->LabkitError:
+    "The error for a file `torch.load(weights_only=True)` refused, naming what it holds and the fix (never to load it unsafely)."
+    said = str(error)
+    if isinstance(error, EOFError) or 'central directory' in said or 'failed reading zip archive' in said:
+        return LabkitError(f"checkpoint {path} is truncated ({path.stat().st_size} bytes, its end missing): a copy or "
+                           "download stopped before the end. Copy or download it again.")
+    if needs := re.search(r'GLOBAL ([\w.]+)', said):
+        return LabkitError(f"checkpoint {path} holds Python objects, not only tensors (rebuilding it needs {needs.group(1)}, "
+                           "e.g. a whole model saved with torch.save(model)). labkit reads weight files with "
+                           "torch.load(weights_only=True) only, because unpickling other objects can run any code. Save the "
+                           "weights alone where the model was made, torch.save(model.state_dict(), path), and pass that file.")
+    return LabkitError(f"checkpoint {path} could not be loaded: it could not be read as a file torch.save writes "
+                       f"(it starts with {head[:16]!r}). Pass the weight file itself (a .pt/.pth, such as fit's "
+                       "out_dir/best.pt); if it is one, copy or download it again.")
+
+# %% ../../nbs/04_models/01_weights.ipynb #b2d44f02
+def _read_weight_file(
+    path:str|Path, # a .pt/.pth file
+    map_location='cpu', # where tensors are loaded (a device, or torch.load's map_location)
+)->dict: # the file's dict, as it was saved
+    "The dict a weight file holds, read with `torch.load(weights_only=True)`; errors name the file, what it holds and the fix."
+    path = Path(path).expanduser()
+    if path.is_dir():
+        there = sorted(p.name for p in path.iterdir() if p.suffix in ('.pt', '.pth'))
+        raise LabkitError(f"{path} is a folder, not a checkpoint; pass a file in it ({', '.join(there) or 'it holds no .pt or .pth file'}).")
+    if not path.is_file():
+        raise LabkitError(f"checkpoint {path} does not exist; check the path. fit(out_dir=...) writes best.pt and last.pt "
+                          "there, and a downloaded file (a DeiT or AST release .pth) must be saved on this machine first: "
+                          "labkit downloads nothing.")
+    with path.open('rb') as f: head = f.read(1024)
+    if (held := _not_weights(path, head)) is not None: raise LabkitError(held)
+    try: obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise _load_error(path, head, e) from (None if isinstance(e, pickle.UnpicklingError) else e)  # torch's text advises unsafe loading
+    if not isinstance(obj, dict):
+        raise LabkitError(f"checkpoint {path} holds a {type(obj).__name__}, not a checkpoint (a dict of weights); save "
+                          "model.state_dict() with torch.save, or pass the best.pt or last.pt that fit writes.")
+    return obj
 
 # %% ../../nbs/04_models/01_weights.ipynb #ddaa2595
 _WRAPPER_PREFIXES = ('module.', '_orig_mod.')
@@ -20,15 +97,8 @@ def read_state_dict(
     checkpoint:str|Path|dict, # a checkpoint file, a checkpoint dict (weights under 'model'), or a state_dict
 )->dict[str, torch.Tensor]: # layer name -> tensor, wrapper prefixes removed
     "The weights stored in `checkpoint`, with `module.`/`_orig_mod.` prefixes stripped."
-    if isinstance(checkpoint, (str, Path)):
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise LabkitError(f"checkpoint {path} does not exist; expected a .pt file written by labkit.train.fit "
-                              f"(out_dir/best.pt or out_dir/last.pt). Check the path or train the source model first.")
-        try: checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-        except Exception as e:
-            raise LabkitError(f"checkpoint {path} could not be read with torch.load(weights_only=True): {e}. "
-                              f"Save plain tensors and dicts (model.state_dict()), not whole modules.") from e
+    where = f"checkpoint {checkpoint}" if isinstance(checkpoint, (str, os.PathLike)) else "the checkpoint"
+    if isinstance(checkpoint, (str, os.PathLike)): checkpoint = _read_weight_file(checkpoint)
     if not isinstance(checkpoint, dict):
         raise LabkitError(f"a checkpoint must be a dict, got {type(checkpoint).__name__}; save model.state_dict() "
                           f"or the dict labkit.train.fit writes.")
@@ -37,7 +107,7 @@ def read_state_dict(
         if isinstance(checkpoint.get(key), dict): state = checkpoint[key]; break
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise LabkitError(f"the checkpoint holds no weights: entries {bad[:5]} are not tensors. Expected a state_dict, "
+        raise LabkitError(f"{where} holds no weights: entries {bad[:5]} are not tensors. Expected a state_dict, "
                           f"or a dict with the state_dict under 'model' (keys found: {sorted(checkpoint)[:10]}).")
     out = {}
     for k, v in state.items():
@@ -83,21 +153,6 @@ def load_backbone(
     return model
 
 # %% ../../nbs/04_models/01_weights.ipynb #c9297e4f
-def read_checkpoint(
-    source:str|Path|dict, # a local .pth/.pt file or a state dict already loaded
-)->dict: # parameter name -> tensor
-    "A state dict from a local file or dict; timm's {'model': ...} and {'state_dict': ...} wrappers are opened."
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise LabkitError(f"checkpoint {path} does not exist; labkit reads weights from a local file only "
-                              "(download it yourself, e.g. DeiT's deit_base_distilled_patch16_384 .pth, and pass its path).")
-        source = torch.load(path, map_location='cpu', weights_only=True)
-    if not isinstance(source, dict): raise LabkitError(f"expected a state dict (name -> tensor), got {type(source).__name__}.")
-    for key in ('model', 'state_dict'):
-        if isinstance(source.get(key), dict): source = source[key]
-    return dict(source)
-
 def _strip_prefixes(state, prefixes=('module.', 'v.')):
     "Names without DataParallel's `module.` and AST's `v.` (the wrapped timm model)."
     out = {}
