@@ -6,6 +6,7 @@
 __all__ = []
 
 # %% ../../nbs/06_train/00_train.ipynb #7b76985c
+from .fit_args import *
 from .seed import *
 from .device import *
 from .loaders import *

@@ -4,18 +4,20 @@
 
 # %% ../../nbs/06_train/06_checkpoint.ipynb #92bb8071
 from __future__ import annotations
-import io, random, torch
+import io, json, random, torch
 import numpy as np
 from pathlib import Path
 from torch import nn
 
 from ..core.errors import LabkitError
 from ..core.files import _make_dir, _write_atomic, _write_error
+from ..models.weights import _read_weight_file
 from .device import get_device
+from .history import History
 from .loaders import load_loader_state, loader_state
 
 # %% auto #0
-__all__ = ['rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint']
+__all__ = ['RUN_FILES', 'rng_state', 'set_rng_state', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../../nbs/06_train/06_checkpoint.ipynb #9b3fa575
 def rng_state(
@@ -157,20 +159,9 @@ def _load_scheduler(scheduler, saved, path:Path, saved_type:str|None=None):
         raise LabkitError(f"checkpoint {path}: its scheduler state could not be loaded into this {name} ({e}); {fix}.") from e
 
 def _read_checkpoint(path:str|Path, map_location='cpu')->dict:
-    "The checkpoint at `path` as a dict, loaded with `weights_only=True`."
-    path = Path(path)
-    if path.is_dir():
-        there = [p.name for p in sorted(path.glob('*.pt'))]
-        raise LabkitError(f"{path} is a folder, not a checkpoint; pass a file in it ({', '.join(there) or 'it holds no .pt file'}).")
-    if not path.exists():
-        raise LabkitError(f"checkpoint {path} does not exist; fit(out_dir=...) writes best.pt and last.pt there.")
+    "The checkpoint at `path` as a dict, read by `labkit.models`' one weight-file reader onto a device `get_device` checks."
     if isinstance(map_location, (str, torch.device)): map_location = get_device(map_location)
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise LabkitError(f"{path} could not be loaded as a labkit checkpoint ({type(e).__name__}: {e}). "
-                          "Was it written by labkit.train.save_checkpoint? Only plain tensors and containers are accepted.") from e
-    if not isinstance(ckpt, dict): raise LabkitError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint (a dict); save one with save_checkpoint.")
-    return ckpt
+    return _read_weight_file(path, map_location)
 
 def _restore(ckpt:dict, path:Path, model=None, optimizer=None, scheduler=None, loss_fn=None):
     "Load the checkpoint's states into the given objects, refusing any that do not fit."
@@ -195,3 +186,108 @@ def load_checkpoint(
     ckpt = _read_checkpoint(path, map_location)
     _restore(ckpt, path, model, optimizer, scheduler, loss_fn)
     return ckpt
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #608e5ae7
+RUN_FILES = ('best.pt', 'last.pt', 'history.json', 'history.csv')
+
+_RESUME_KEYS = ('model', 'optimizer', 'epoch', 'history', 'best_loss', 'bad_epochs', 'rng')
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #530213af
+def _resume_path(resume, out_dir)->Path|None:
+    "The checkpoint `resume` asks for; None to start from scratch."
+    if resume is False or resume == '': return None
+    if resume is True:
+        if out_dir is None: raise LabkitError("resume=True needs out_dir (where last.pt is), or pass resume='path/to/last.pt'.")
+        path = Path(out_dir) / 'last.pt'
+        return path if path.exists() else None
+    path = Path(resume)
+    if path.is_dir(): path = path / 'last.pt'
+    if not path.exists():
+        raise LabkitError(f"resume={str(resume)!r}: the checkpoint {path} does not exist. Check the path (fit(out_dir=...) "
+                          "writes last.pt there), pass resume=True to continue out_dir/last.pt, or resume=False to start from scratch.")
+    return path
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #8ebfdc35
+def _prepare_out_dir(out_dir, resume, overwrite:bool, note=print)->tuple:
+    "Create `out_dir`, refusing to replace a run in it unless asked; return (out_dir, checkpoint to resume or None)."
+    path = _resume_path(resume, out_dir)
+    if out_dir is None: return None, path
+    out_dir = _make_dir(Path(out_dir))
+    continuing = path is not None and path.resolve().parent == out_dir.resolve()
+    if overwrite and (resume is True or continuing):
+        raise LabkitError(f"resume={resume!r} and overwrite=True contradict each other: resume continues the run in {out_dir}, "
+                          "overwrite deletes it. Keep one of them.")
+    found = [n for n in RUN_FILES if (out_dir / n).exists()]
+    if found and overwrite:
+        for n in found: (out_dir / n).unlink()
+        note(f"overwrite=True: deleted the previous run in {out_dir} ({', '.join(found)})")
+    elif found and not continuing:
+        held = f"{out_dir} holds no last.pt to resume from, but a run's {', '.join(found)}" if resume is True else \
+               f"{out_dir} already holds a training run ({', '.join(found)})"
+        raise LabkitError(f"{held}; fit will not replace it. Choose: resume=True to continue that run, a new out_dir "
+                          "to keep it and start another, or overwrite=True to delete it and start again.")
+    if resume is True and path is None: note(f"no checkpoint at {out_dir / 'last.pt'}; starting from scratch")
+    return out_dir, path
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #9136ba6d
+def _resume_state(path:Path, model, optimizer, scheduler, loss_fn, device, loaders)->tuple:
+    "Restore model, optimizer, scheduler, loss and random state from `path`; return (history, epoch, best, bad, stopped)."
+    ckpt = _read_checkpoint(path, device)
+    missing = [k for k in _RESUME_KEYS if k not in ckpt]
+    if missing:
+        raise LabkitError(f"{path} cannot be resumed from: it lacks {', '.join(missing)}, which fit writes into last.pt. "
+                          "Resume from a last.pt written by fit(out_dir=...), or load only the weights with "
+                          "load_checkpoint(path, model) and train without resume.")
+    types, fix = ckpt.get('types') or {}, "pass the same one to resume, or start a new run (a new out_dir, or overwrite=True)"
+    if scheduler is None and ckpt.get('scheduler') is not None:
+        raise LabkitError(f"the run in {path} used a {types.get('scheduler') or 'learning-rate'} scheduler but this call has "
+                          f"scheduler=None; {fix}.")
+    if not isinstance(loss_fn, nn.Module) and ckpt.get('loss_fn'):
+        raise LabkitError(f"the run in {path} used a loss module with learned state, but this "
+                          f"loss_fn is a plain function; {fix}.")
+    _restore(ckpt, path, model, optimizer, scheduler, loss_fn)
+    try: set_rng_state(ckpt['rng'], *loaders)
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+        raise LabkitError(f"the random state in {path} does not fit these data loaders ({type(e).__name__}: {e}); resume with "
+                          "the same loaders (bucket, batch_size, shuffle) as the run that wrote it, or start a new run.") from e
+    return History(ckpt['history']), ckpt['epoch'], ckpt['best_loss'], ckpt['bad_epochs'], ckpt.get('stopped', False)
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #d8abf475
+def _start_state(
+    path:Path|None, # the checkpoint to resume from; None: a fresh start
+    model, optimizer, scheduler, loss_fn, # the objects to restore
+    device, # where tensors are loaded
+    loaders:tuple, # (train_dl, val_dl), whose random state is restored too
+    note=print, # prints the line saying where the run resumed
+)->tuple: # (history, epochs done, best monitored loss, epochs without improvement, stopped)
+    "Where training starts: from scratch, or everything restored from the checkpoint `path`."
+    if path is None: return History(), 0, float('inf'), 0, False
+    state = _resume_state(path, model, optimizer, scheduler, loss_fn, device, loaders)
+    note(f"resumed from {path} after epoch {state[1]}")
+    return state
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #474c8311
+def _types(model, optimizer, scheduler, loss_fn)->dict:
+    "The class of each object in a checkpoint, so a resume with other ones is refused."
+    name = lambda o: type(o).__name__ if o is not None else None
+    return {'model': name(model), 'optimizer': name(optimizer), 'scheduler': name(scheduler),
+            'loss_fn': _lineage(loss_fn) if isinstance(loss_fn, nn.Module) else None}  # a subclass may resume its parent's run
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #86618f53
+def _plain_config(model):
+    "`model.config` if it is made of plain values (so weights_only loading accepts it), else None."
+    cfg = getattr(model, 'config', None)
+    try: return cfg if cfg is not None and json.loads(json.dumps(cfg)) is not None else None
+    except (TypeError, ValueError): return None
+
+# %% ../../nbs/06_train/06_checkpoint.ipynb #4d810747
+def _save_state(out_dir:Path, improved:bool, history:History, model, optimizer, scheduler, loss_fn, loaders, **progress):
+    "Write last.pt (and best.pt when the monitored loss improved), then history.json/csv."
+    state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
+             'scheduler': scheduler.state_dict() if scheduler is not None else None,
+             'loss_fn': loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
+             'history': history.records, **progress, 'config': _plain_config(model),
+             'types': _types(model, optimizer, scheduler, loss_fn), 'rng': rng_state(*loaders)}
+    if improved: save_checkpoint(state, out_dir / 'best.pt')
+    save_checkpoint(state, out_dir / 'last.pt')
+    history.save(out_dir)

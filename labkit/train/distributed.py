@@ -126,3 +126,33 @@ def _evaluate_sharded(model, dl, loss_fn, device, metric_fn)->dict:
             out[k] = sum(v * m for v, m in vals) / total if vals else None
     if metric_fn is not None: out['metrics'] = _metrics(metric_fn, out['targets'], out['preds'])
     return out
+
+# %% ../../nbs/06_train/10_distributed.ipynb #fd225773
+class _Distributed:
+    "This process's part in a run: alone, or one of several started by torchrun, of which rank 0 alone prints and writes."
+    def __init__(self,
+        device='auto', # the device asked for; under torchrun CUDA becomes cuda:LOCAL_RANK
+    ):
+        self.rank, self.world, self.device = init_distributed(device)
+        self.writer = self.rank == 0
+
+    def writer_first(self, prepare, follow):
+        "`prepare()` in the writing process; the others wait until it is done, then run `follow()`."
+        out = prepare() if self.writer else None
+        if self.world > 1: torch.distributed.barrier()
+        return out if self.writer else follow()
+
+    def prepare(self, model:nn.Module, loss_fn, train_dl, val_dl)->tuple:
+        "(the model to train, the loss gradients' averager or None, this process's training batches, its validation batches)."
+        if self.world == 1: return model, None, train_dl, val_dl
+        return (_wrap_ddp(model, self.device), _loss_grad_averager(loss_fn, self.world),
+                _shard_loader(train_dl, self.rank, self.world), _shard_loader(val_dl, self.rank, self.world, pad=False))
+
+    def evaluate(self, model:nn.Module, dl, share, loss_fn, metric_fn)->dict:
+        "`evaluate` over `dl`; when `share` is this process's part of it, over every process's part, gathered in order."
+        if share is dl: return evaluate(model, dl, loss_fn, self.device, metric_fn=metric_fn)
+        return _evaluate_sharded(model, share, loss_fn, self.device, metric_fn)
+
+    def barrier(self):
+        "Wait for every process (a no-op alone)."
+        if self.world > 1: torch.distributed.barrier()

@@ -38,9 +38,3 @@ def load_model(
         return Recipe(**recipe).load(path, model)
     _load_module(model, ckpt.get('model'), path, 'model', (ckpt.get('types') or {}).get('model'), ckpt['config'])
     return model
-
-def _plain_config(model):
-    "`model.config` if it is made of plain values (so weights_only loading accepts it), else None."
-    cfg = getattr(model, 'config', None)
-    try: return cfg if cfg is not None and json.loads(json.dumps(cfg)) is not None else None
-    except (TypeError, ValueError): return None

@@ -86,3 +86,9 @@ def load_loader_state(dl, state:dict):
     for name in ('sampler', 'batch_sampler'):
         obj = getattr(dl, name, None)
         if name in state and hasattr(obj, 'load_state_dict'): obj.load_state_dict(state[name])
+
+# %% ../../nbs/06_train/04_loaders.ipynb #2b244e44
+def _set_epoch(dl, epoch):
+    "Tell samplers that reshuffle per epoch (BucketBatchSampler, DistributedSampler) which epoch it is."
+    for obj in (getattr(dl, 'sampler', None), getattr(dl, 'batch_sampler', None)):
+        if hasattr(obj, 'set_epoch'): obj.set_epoch(epoch)

@@ -4,30 +4,28 @@
 
 # %% ../../nbs/06_train/11_loop.ipynb #faf4d68a
 from __future__ import annotations
-import os, time, torch
+import time, torch
 import numpy as np
 from torch import nn
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from itertools import islice
 
 from ..core.errors import LabkitError
-from ..core.files import _make_dir
-from ..core.checks import _expect, _is_int, _is_real
+from .fit_args import _check_fit_args
 from .seed import seed_everything
 from .device import _unpack, to_device
+from .loaders import _set_epoch
 from .history import History
-from .checkpoint import _lineage, _read_checkpoint, _restore, rng_state, save_checkpoint, set_rng_state
-from .progress import LiveLine, _fmt, progress_mode
-from .evaluation import _NO_BATCHES, _epoch_terms, _split_loss, evaluate
-from .distributed import (_evaluate_sharded, _loss_grad_averager, _shard_loader, _sum_over_processes,
-                                      _wrap_ddp, init_distributed)
-from .load import _plain_config
+from .checkpoint import _prepare_out_dir, _resume_path, _save_state, _start_state
+from .progress import Progress
+from .evaluation import _NO_BATCHES, _epoch_terms, _split_loss
+from .schedules import _make_optimizer, _make_scheduler, _scheduler_step
+from .distributed import _Distributed, _sum_over_processes
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'fit']
+__all__ = ['fit']
 
-# %% ../../nbs/06_train/11_loop.ipynb #372b6820
+# %% ../../nbs/06_train/11_loop.ipynb #b34fdf66
 def _train_epoch(model, batches, loss_fn, optimizer, device, grad_clip, bar, sync=None):
     "One pass over `batches` with gradient steps; returns (mean loss, mean extra terms) over every process's items."
     model.train()
@@ -52,167 +50,35 @@ def _train_epoch(model, batches, loss_fn, optimizer, device, grad_clip, bar, syn
     if n == 0: raise LabkitError(f"train_dl gave no batches: {_NO_BATCHES}.")
     return total / n, {k: v / n for k, v in terms.items()}
 
-def _set_epoch(dl, epoch):
-    "Tell samplers that reshuffle per epoch (BucketBatchSampler, DistributedSampler) which epoch it is."
-    for obj in (getattr(dl, 'sampler', None), getattr(dl, 'batch_sampler', None)):
-        if hasattr(obj, 'set_epoch'): obj.set_epoch(epoch)
+# %% ../../nbs/06_train/11_loop.ipynb #f2b5d34c
+def _validate(
+    ddp:_Distributed, # this process's part in the run
+    model:nn.Module, # the model (not its DDP wrapper)
+    val_dl, # the validation loader, or None
+    val_share, # this process's share of it (`val_dl` itself in one process)
+    loss_fn, # loss_fn(outputs, y)
+    metric_fn, # None, or metric_fn(targets, preds) -> dict
+)->dict: # {} without a validation loader
+    "The epoch's validation entries: val_loss, then the loss's extra terms and the metrics, each as val_<name>."
+    if val_dl is None: return {}
+    res = ddp.evaluate(model, val_dl, val_share, loss_fn, metric_fn)
+    record = {'val_loss': res['loss']}
+    record.update({f'val_{k}': v for k, v in res.items() if k not in ('loss', 'targets', 'preds', 'lengths', 'metrics')})
+    record.update({f'val_{k}': v for k, v in res.get('metrics', {}).items()})
+    return record
 
-def _make_optimizer(model, loss_fn, optimizer, lr, weight_decay):
-    "The optimizer `fit` uses: the one given, one made by the function given, or Adam."
-    params = [p for p in model.parameters() if p.requires_grad]
-    extra = [p for p in loss_fn.parameters() if p.requires_grad] if isinstance(loss_fn, nn.Module) else []
-    if optimizer is None:
-        groups = [{'params': params}] + ([{'params': extra, 'weight_decay': 0.0}] if extra else [])
-        return torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
-    made = optimizer if isinstance(optimizer, torch.optim.Optimizer) else optimizer(params + extra)
-    if not isinstance(made, torch.optim.Optimizer):
-        raise LabkitError(f"optimizer={optimizer!r} gave a {type(made).__name__}, not a torch optimizer; pass e.g. "
-                          "optimizer=lambda p: torch.optim.SGD(p, lr=0.1).")
-    held = {id(p) for g in made.param_groups for p in g['params']}
-    if params and not any(id(p) in held for p in params):
-        raise LabkitError("the optimizer holds none of this model's trainable parameters (it was built for another model "
-                          "object); build it from this model, e.g. torch.optim.Adam(model.parameters()).")
-    return made
+# %% ../../nbs/06_train/11_loop.ipynb #2e6d3c66
+def _run_callbacks(
+    callbacks, # functions cb(history), or None
+    history:History, # the run's history so far
+)->bool: # True: a callback asked to stop
+    "Call every `cb(history)`; one that raises `StopIteration` stops training cleanly."
+    try:
+        for cb in callbacks or (): cb(history)
+    except StopIteration: return True
+    return False
 
-def _make_scheduler(scheduler, optimizer):
-    "The scheduler `fit` uses: None, the one given, or one made by the function given."
-    if scheduler is None or hasattr(scheduler, 'step'): return scheduler
-    made = scheduler(optimizer)
-    if not hasattr(made, 'step'):
-        raise LabkitError(f"scheduler={scheduler!r} gave a {type(made).__name__}, not a scheduler; pass e.g. "
-                          "scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 10, 0.5).")
-    return made
-
-# %% ../../nbs/06_train/11_loop.ipynb #29b573f7
-def _loader_size(dl)->str:
-    "'batch_size=B, N items' for a DataLoader, for messages."
-    bs, ds = getattr(dl, 'batch_size', None), getattr(dl, 'dataset', None)
-    n = len(ds) if hasattr(ds, '__len__') else '?'
-    return f" (batch_size={bs}, a dataset of {n} items, drop_last={getattr(dl, 'drop_last', False)})" if bs else ''
-
-def _len_or_none(dl)->int|None:
-    "`len(dl)`, or None for a loader without a length (an IterableDataset, a generator)."
-    try: return len(dl)
-    except TypeError: return None
-
-def _check_loader(name:str, dl, epochs:int):
-    "A loader `fit` can go over once per epoch and that gives at least one batch."
-    _expect(isinstance(dl, Iterable), 'fit', name, dl, 'a DataLoader (make_loader) or a list of (x, y, lengths) batches')
-    if isinstance(dl, Iterator) and epochs > 1:
-        raise LabkitError(f"fit: {name} is a one-shot iterator ({type(dl).__name__}), used up after the first epoch; "
-                          "pass a DataLoader (make_loader) or a list of batches.")
-    if _len_or_none(dl) == 0:                                 # no length: checked while training
-        raise LabkitError(f"fit: {name} gives no batches{_loader_size(dl)}: the dataset is empty, or drop_last=True drops "
-                          "its only batch because batch_size is larger than the dataset. Check the split, or lower batch_size.")
-
-def _check_fit_args(a:dict):
-    "Refuse the values `fit` cannot use, naming the parameter, its value and what it expects."
-    def need(ok, name, expected): _expect(ok, 'fit', name, a[name], expected)
-    need(isinstance(a['model'], nn.Module), 'model', 'a torch nn.Module (e.g. from create_model)')
-    need(callable(a['loss_fn']), 'loss_fn', 'a function loss_fn(outputs, y), e.g. nn.CrossEntropyLoss()')
-    need(_is_int(a['epochs']) and a['epochs'] >= 1, 'epochs', 'a whole number of epochs, at least 1 (the total, also when resuming)')
-    need(_is_real(a['lr']) and a['lr'] > 0, 'lr', 'a positive number such as lr=1e-3 (a number, not a string)')
-    need(_is_real(a['weight_decay']) and a['weight_decay'] >= 0, 'weight_decay', 'a number >= 0 such as 1e-4 (0 switches it off)')
-    need(a['patience'] is None or _is_int(a['patience']) and a['patience'] >= 1, 'patience',
-         'None (no early stopping) or a whole number of epochs, at least 1')
-    need(a['grad_clip'] is None or _is_real(a['grad_clip']) and a['grad_clip'] > 0, 'grad_clip',
-         'None (no clipping) or a positive maximum gradient norm such as 1.0')
-    need(a['seed'] is None or _is_int(a['seed']), 'seed', 'None (leave the generators alone) or a whole number')
-    need(isinstance(a['overfit_batch'], bool) or _is_int(a['overfit_batch']) and a['overfit_batch'] >= 1, 'overfit_batch',
-         'False, True (the first batch) or a number of batches, at least 1')
-    need(isinstance(a['resume'], (bool, str, os.PathLike)), 'resume', "False, True (continue out_dir/last.pt) or a checkpoint's path")
-    need(isinstance(a['overwrite'], bool), 'overwrite', 'True (replace the run in out_dir) or False')
-    need(a['out_dir'] is None or isinstance(a['out_dir'], (str, os.PathLike)), 'out_dir', 'None or a folder path')
-    need(a['optimizer'] is None or callable(a['optimizer']) or isinstance(a['optimizer'], torch.optim.Optimizer), 'optimizer',
-         'None (Adam), an optimizer, or a function params -> optimizer')
-    need(a['scheduler'] is None or hasattr(a['scheduler'], 'step') or callable(a['scheduler']), 'scheduler',
-         'None, a scheduler, or a function optimizer -> scheduler')
-    need(a['metric_fn'] is None or callable(a['metric_fn']), 'metric_fn', 'None or a function metric_fn(targets, preds) -> dict')
-    need(a['callbacks'] is None or isinstance(a['callbacks'], (list, tuple)) and all(map(callable, a['callbacks'])),
-         'callbacks', 'a list of functions cb(history)')
-    _check_loader('train_dl', a['train_dl'], 1 if a['overfit_batch'] else a['epochs'])
-    if a['val_dl'] is not None and not a['overfit_batch']: _check_loader('val_dl', a['val_dl'], a['epochs'])
-
-# %% ../../nbs/06_train/11_loop.ipynb #ddb3c8b5
-RUN_FILES = ('best.pt', 'last.pt', 'history.json', 'history.csv')
-
-_RESUME_KEYS = ('model', 'optimizer', 'epoch', 'history', 'best_loss', 'bad_epochs', 'rng')
-
-def _resume_path(resume, out_dir)->Path|None:
-    "The checkpoint `resume` asks for; None to start from scratch."
-    if resume is False or resume == '': return None
-    if resume is True:
-        if out_dir is None: raise LabkitError("resume=True needs out_dir (where last.pt is), or pass resume='path/to/last.pt'.")
-        path = Path(out_dir) / 'last.pt'
-        return path if path.exists() else None
-    path = Path(resume)
-    if path.is_dir(): path = path / 'last.pt'
-    if not path.exists():
-        raise LabkitError(f"resume={str(resume)!r}: the checkpoint {path} does not exist. Check the path (fit(out_dir=...) "
-                          "writes last.pt there), pass resume=True to continue out_dir/last.pt, or resume=False to start from scratch.")
-    return path
-
-def _prepare_out_dir(out_dir, resume, overwrite:bool, mode:str)->tuple:
-    "Create `out_dir`, refusing to replace a run in it unless asked; return (out_dir, checkpoint to resume or None)."
-    path = _resume_path(resume, out_dir)
-    if out_dir is None: return None, path
-    out_dir = _make_dir(Path(out_dir))
-    continuing = path is not None and path.resolve().parent == out_dir.resolve()
-    if overwrite and (resume is True or continuing):
-        raise LabkitError(f"resume={resume!r} and overwrite=True contradict each other: resume continues the run in {out_dir}, "
-                          "overwrite deletes it. Keep one of them.")
-    found = [n for n in RUN_FILES if (out_dir / n).exists()]
-    if found and overwrite:
-        for n in found: (out_dir / n).unlink()
-        if mode != 'none': print(f"overwrite=True: deleted the previous run in {out_dir} ({', '.join(found)})")
-    elif found and not continuing:
-        held = f"{out_dir} holds no last.pt to resume from, but a run's {', '.join(found)}" if resume is True else \
-               f"{out_dir} already holds a training run ({', '.join(found)})"
-        raise LabkitError(f"{held}; fit will not replace it. Choose: resume=True to continue that run, a new out_dir "
-                          "to keep it and start another, or overwrite=True to delete it and start again.")
-    if resume is True and path is None and mode != 'none': print(f"no checkpoint at {out_dir / 'last.pt'}; starting from scratch")
-    return out_dir, path
-
-def _resume_state(path:Path, model, optimizer, scheduler, loss_fn, device, loaders)->tuple:
-    "Restore model, optimizer, scheduler, loss and random state from `path`; return (history, epoch, best, bad, stopped)."
-    ckpt = _read_checkpoint(path, device)
-    missing = [k for k in _RESUME_KEYS if k not in ckpt]
-    if missing:
-        raise LabkitError(f"{path} cannot be resumed from: it lacks {', '.join(missing)}, which fit writes into last.pt. "
-                          "Resume from a last.pt written by fit(out_dir=...), or load only the weights with "
-                          "load_checkpoint(path, model) and train without resume.")
-    types, fix = ckpt.get('types') or {}, "pass the same one to resume, or start a new run (a new out_dir, or overwrite=True)"
-    if scheduler is None and ckpt.get('scheduler') is not None:
-        raise LabkitError(f"the run in {path} used a {types.get('scheduler') or 'learning-rate'} scheduler but this call has "
-                          f"scheduler=None; {fix}.")
-    if not isinstance(loss_fn, nn.Module) and ckpt.get('loss_fn'):
-        raise LabkitError(f"the run in {path} used a loss module with learned state, but this "
-                          f"loss_fn is a plain function; {fix}.")
-    _restore(ckpt, path, model, optimizer, scheduler, loss_fn)
-    try: set_rng_state(ckpt['rng'], *loaders)
-    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
-        raise LabkitError(f"the random state in {path} does not fit these data loaders ({type(e).__name__}: {e}); resume with "
-                          "the same loaders (bucket, batch_size, shuffle) as the run that wrote it, or start a new run.") from e
-    return History(ckpt['history']), ckpt['epoch'], ckpt['best_loss'], ckpt['bad_epochs'], ckpt.get('stopped', False)
-
-def _types(model, optimizer, scheduler, loss_fn)->dict:
-    "The class of each object in a checkpoint, so a resume with other ones is refused."
-    name = lambda o: type(o).__name__ if o is not None else None
-    return {'model': name(model), 'optimizer': name(optimizer), 'scheduler': name(scheduler),
-            'loss_fn': _lineage(loss_fn) if isinstance(loss_fn, nn.Module) else None}  # a subclass may resume its parent's run
-
-def _save_state(out_dir:Path, improved:bool, history:History, model, optimizer, scheduler, loss_fn, loaders, **progress):
-    "Write last.pt (and best.pt when the monitored loss improved), then history.json/csv."
-    state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
-             'scheduler': scheduler.state_dict() if scheduler is not None else None,
-             'loss_fn': loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
-             'history': history.records, **progress, 'config': _plain_config(model),
-             'types': _types(model, optimizer, scheduler, loss_fn), 'rng': rng_state(*loaders)}
-    if improved: save_checkpoint(state, out_dir / 'best.pt')
-    save_checkpoint(state, out_dir / 'last.pt')
-    history.save(out_dir)
-
-# %% ../../nbs/06_train/11_loop.ipynb #f164d3ad
+# %% ../../nbs/06_train/11_loop.ipynb #f925512c
 def fit(
     model:nn.Module, # a model taking (x, lengths)
     train_dl, # training batches (x, y, lengths)
@@ -236,74 +102,50 @@ def fit(
     grad_clip:float|None=None, # clip the gradient norm to this value
     callbacks:list=(), # functions cb(history) called after each epoch
 )->History:
-    "Train `model` with Adam, early stopping, checkpoints, resume and a per-epoch history."
+    "Train `model`: each epoch a pass of gradient steps over `train_dl`, a validation pass, a checkpoint; stop early."
     _check_fit_args(locals())
-    rank, world, device = init_distributed(device)          # (0, 1, device) unless started by torchrun
-    mode = progress_mode(progress) if rank == 0 else 'none'
-    asked = out_dir
-    out_dir, ckpt_path = _prepare_out_dir(asked, resume, overwrite, mode) if rank == 0 else (None, None)
-    if world > 1:                                           # the others read what rank 0 prepared
-        torch.distributed.barrier()
-        if rank > 0: out_dir, ckpt_path = (Path(asked) if asked is not None else None), _resume_path(resume, asked)
+    ddp = _Distributed(device)                              # this process: alone, unless torchrun started several
+    show = Progress(progress if ddp.writer else False, epochs, overfitting=bool(overfit_batch))
+    out_dir, ckpt_path = ddp.writer_first(lambda: _prepare_out_dir(out_dir, resume, overwrite, show.note),
+                                          lambda: (None, _resume_path(resume, out_dir)))  # one process writes
     if seed is not None: seed_everything(seed)
-    model.to(device)
-    if isinstance(loss_fn, nn.Module): loss_fn.to(device)
+    model.to(ddp.device)
+    if isinstance(loss_fn, nn.Module): loss_fn.to(ddp.device)
     optimizer = _make_optimizer(model, loss_fn, optimizer, lr, weight_decay)
     scheduler = _make_scheduler(scheduler, optimizer)
-    if overfit_batch:                                      # the same few batches, every epoch
-        fixed = list(islice(iter(train_dl), int(overfit_batch)))
-        train_dl, val_dl, patience = fixed, None, None
-    history, start, best, bad, stopped = History(), 0, float('inf'), 0, False
-    if ckpt_path is not None:
-        history, start, best, bad, stopped = _resume_state(ckpt_path, model, optimizer, scheduler, loss_fn, device, (train_dl, val_dl))
-        if mode != 'none': print(f"resumed from {ckpt_path} after epoch {start}")
-    net, batches, val_batches, sync = model, train_dl, val_dl, None
-    if world > 1:                                           # DDP after resuming: it starts from rank 0's weights
-        net, sync = _wrap_ddp(model, device), _loss_grad_averager(loss_fn, world)
-        if not overfit_batch: batches, val_batches = _shard_loader(train_dl, rank, world), _shard_loader(val_dl, rank, world, pad=False)
-    n_batches = _len_or_none(batches)
-    live = LiveLine(epochs - start if overfit_batch else n_batches, 'overfitting' if overfit_batch else '',
-                    'epoch' if overfit_batch else 'batch') if mode == 'bar' else None
-    say = live.write if live is not None else (lambda line: print(line, flush=True))
-    t_start = time.perf_counter()
+    if overfit_batch: train_dl, val_dl, patience = _first_batches(train_dl, overfit_batch), None, None
+    history, start, best, bad, stopped = _start_state(ckpt_path, model, optimizer, scheduler, loss_fn, ddp.device,
+                                                      (train_dl, val_dl), show.note)
+    net, sync, batches, val_batches = ddp.prepare(model, loss_fn, train_dl, val_dl)
+    show.start(start, batches)
     for epoch in range(start, epochs if not stopped else start):
         t0, lr_now = time.perf_counter(), optimizer.param_groups[0]['lr']
         _set_epoch(train_dl, epoch)
-        if live is not None and not overfit_batch: live.reset(n_batches, f"epoch {epoch + 1}/{epochs}")
-        train_loss, train_terms = _train_epoch(net, batches, loss_fn, optimizer, device, grad_clip,
-                                               None if overfit_batch else live, sync)
-        record = {'epoch': epoch + 1, 'train_loss': train_loss, **{f'train_{k}': v for k, v in train_terms.items()}}
-        if val_dl is not None:
-            res = evaluate(model, val_dl, loss_fn, device, metric_fn=metric_fn) if val_batches is val_dl else \
-                  _evaluate_sharded(model, val_batches, loss_fn, device, metric_fn)
-            record['val_loss'] = res['loss']
-            record.update({f'val_{k}': v for k, v in res.items() if k not in ('loss', 'targets', 'preds', 'lengths', 'metrics')})
-            record.update({f'val_{k}': v for k, v in res.get('metrics', {}).items()})
-        record.update(_epoch_terms(loss_fn))                # e.g. each task's exact mean loss; the module never writes history
+        train_loss, terms = _train_epoch(net, batches, loss_fn, optimizer, ddp.device, grad_clip, show.epoch_bar(epoch), sync)
+        record = {'epoch': epoch + 1, 'train_loss': train_loss, **{f'train_{k}': v for k, v in terms.items()}}
+        record.update(_validate(ddp, model, val_dl, val_batches, loss_fn, metric_fn))
+        record.update(_epoch_terms(loss_fn))                # e.g. each task's exact mean loss
         monitored = record.get('val_loss', train_loss)
-        if scheduler is not None:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau): scheduler.step(monitored)
-            else: scheduler.step()
+        _scheduler_step(scheduler, monitored)
         record.update(lr=float(lr_now), time=time.perf_counter() - t0)
         history.append({k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in record.items()})
         improved = monitored < best
         best, bad = (monitored, 0) if improved else (best, bad + 1)
         stopped = patience is not None and bad >= patience
-        if out_dir is not None and rank == 0:               # one writer: the checkpoint holds the unwrapped model
+        if out_dir is not None:                             # the checkpoint holds the model itself, not its wrapper
             _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
                         epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)
-        if live is not None and overfit_batch: live.update(1)
-        if mode != 'none' and (not overfit_batch or (epoch + 1) % max(1, epochs // 10) == 0 or epoch + 1 == epochs):
-            say(_fmt(history[-1], epochs))
-        try:
-            for cb in callbacks or (): cb(history)
-        except StopIteration: stopped = True
-        if stopped:
-            if mode != 'none': say(f"stopped after epoch {epoch + 1} (no better loss for {bad} epoch(s); best {best:.4f})")
-            break
-    if world > 1: torch.distributed.barrier()               # rank 0's files are complete when fit returns
-    if live is not None:
-        which = 'val_loss' if val_dl is not None else 'train_loss'
-        live.close(f"{len(history) - start} epoch(s) in {time.perf_counter() - t_start:.0f} s; best {which} {best:.4f}"
-                   if len(history) > start else None)
+        show.epoch_done(history[-1])
+        stopped = _run_callbacks(callbacks, history) or stopped
+        if stopped: show.stopped(epoch + 1, bad, best); break
+    ddp.barrier()                                           # the writer's files are complete when fit returns
+    show.close(len(history) - start, 'val_loss' if val_dl is not None else 'train_loss', best)
     return history
+
+# %% ../../nbs/06_train/11_loop.ipynb #958ef940
+def _first_batches(
+    dl, # the training loader
+    n:int|bool, # how many batches (True: one)
+)->list: # the same batches for every epoch
+    "The first `n` batches of `dl`, kept as a list so every epoch trains on exactly them."
+    return list(islice(iter(dl), int(n)))

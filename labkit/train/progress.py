@@ -9,10 +9,11 @@ import numpy as np
 from tqdm.std import tqdm as text_tqdm
 
 from ..core.errors import LabkitError
+from .fit_args import _len_or_none
 from ..core.checks import _expect
 
 # %% auto #0
-__all__ = ['progress_mode', 'LiveLine']
+__all__ = ['progress_mode', 'LiveLine', 'Progress']
 
 # %% ../../nbs/06_train/07_progress.ipynb #b6ec2b64
 def _interactive()->bool:
@@ -98,3 +99,59 @@ class LiveLine:
         "End the live line; in a notebook it keeps `text` (or its last state)."
         if self.bar is not None: self.bar.close()
         else: self._show(text or self.text())
+
+# %% ../../nbs/06_train/07_progress.ipynb #924b23af
+class Progress:
+    "What `fit` shows: a line per epoch (every tenth when overfitting), a live bar in 'bar' mode, notes and a summary."
+    def __init__(self,
+        progress:bool|str=True, # True (automatic), 'bar', 'line', False
+        epochs:int=1, # the run's total number of epochs
+        overfitting:bool=False, # count epochs, not batches, and print every tenth epoch's line
+    ):
+        self.mode, self.epochs, self.overfitting = progress_mode(progress), epochs, overfitting
+        self.live, self.n_batches, self.t0 = None, None, time.perf_counter()
+
+    @property
+    def on(self)->bool:
+        "Whether anything is shown."
+        return self.mode != 'none'
+
+    def note(self, line:str):
+        "Print a line before training (a resume, a deleted run), unless progress is off."
+        if self.on: print(line)
+
+    def start(self, done:int, batches):
+        "Open the live bar ('bar' mode) for a run with `done` epochs behind it, going over `batches` each epoch."
+        self.n_batches = _len_or_none(batches)
+        if self.mode == 'bar':
+            self.live = LiveLine(self.epochs - done, 'overfitting', 'epoch') if self.overfitting else \
+                        LiveLine(self.n_batches, '', 'batch')
+        self.t0 = time.perf_counter()
+
+    def epoch_bar(self, epoch:int)->LiveLine|None:
+        "The bar the batches of epoch `epoch` (from 0) advance, restarted; None when batches are not shown."
+        if self.live is None or self.overfitting: return None
+        self.live.reset(self.n_batches, f"epoch {epoch + 1}/{self.epochs}")
+        return self.live
+
+    def say(self, line:str):
+        "Print a line that stays (above the live bar)."
+        if self.live is not None: self.live.write(line)
+        else: print(line, flush=True)
+
+    def epoch_done(self, record:dict):
+        "Show an epoch's record (when overfitting: every tenth epoch's, and the last)."
+        if self.live is not None and self.overfitting: self.live.update(1)
+        e = record['epoch']
+        if self.on and (not self.overfitting or e % max(1, self.epochs // 10) == 0 or e == self.epochs):
+            self.say(_fmt(record, self.epochs))
+
+    def stopped(self, epoch:int, bad:int, best:float):
+        "Say that training stopped early after `epoch`, and why."
+        if self.on: self.say(f"stopped after epoch {epoch} (no better loss for {bad} epoch(s); best {best:.4f})")
+
+    def close(self, epochs_run:int, which:str, best:float):
+        "End the live bar with a summary: `epochs_run` epochs in this call, the best `which` loss."
+        if self.live is not None:
+            self.live.close(f"{epochs_run} epoch(s) in {time.perf_counter() - self.t0:.0f} s; best {which} {best:.4f}"
+                            if epochs_run else None)
