@@ -168,13 +168,13 @@ def test_disk_full_at_the_end_leaves_no_finished_looking_corpus(tmp_path, monkey
 def test_lock_excludes_and_leaves_no_file(tmp_path):
     import threading
     from labkit.core import cache_dir
-    from labkit.synth.corpus import _lock
+    from labkit.core.cache import build_lock
     root, inside, most = tmp_path / "corpus", [0], [0]
     def build():
-        with _lock(root):
+        with build_lock(root):
             inside[0] += 1; most[0] = max(most[0], inside[0]); time.sleep(0.05); inside[0] -= 1
     threads = [threading.Thread(target=build) for _ in range(4)]
     for t in threads: t.start()
     for t in threads: t.join()
     assert most[0] == 1
-    assert list(tmp_path.iterdir()) == [] and not any((cache_dir() / "locks").glob("synth-*.lock"))
+    assert list(tmp_path.iterdir()) == [] and not any((cache_dir() / "locks").glob("corpus-*.lock"))
