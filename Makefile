@@ -1,5 +1,7 @@
 # The two commands the README names: `make lab` (the labs on the embedded default) and `make test`.
 # Each sets itself up from nothing: a virtual environment in .venv with labkit and its dev extras.
+# `make quick` is the quick loop while editing: the pytest suite without the tests marked slow (lab runs, kernels,
+# worker processes, the wheel build); `make test` runs everything.
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 BIN     := $(VENV)/bin
@@ -8,7 +10,7 @@ export LABKIT_CACHE ?= $(CURDIR)/data/cache
 export NUMBA_CACHE_DIR ?= $(CURDIR)/data/cache/numba
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: lab test bench install readme check-export check-clean check-readme nbtest pytest
+.PHONY: lab test quick bench install readme check-export check-clean check-readme nbtest pytest
 
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -40,9 +42,13 @@ readme: $(STAMP)
 nbtest: $(STAMP)
 	$(BIN)/nbdev_test --path nbs --n_workers 1 --timing
 
-# Two workers, one test file each at a time (the lab runs share a session fixture within their file).
+# Two workers, one test file each at a time. A lab run read by several tests is made once per session
+# (tests/conftest.py: the first worker to need it runs it, the other waits for it and reads it).
 pytest: $(STAMP)
 	$(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
+
+quick: $(STAMP)
+	$(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/labkit bench

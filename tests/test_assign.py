@@ -247,6 +247,7 @@ def test_bad_markers(tmp_path):
     with pytest.raises(LabkitError, match="overwrite the instructor copy"): A.main_assign([tmp_path / "ok.ipynb"], tmp_path)
 
 
+@pytest.mark.slow
 def test_mutation_scores(graded):
     root, out, muts, res = graded
     wrong = {n: (res[n]["raw_score"], exp) for n, (_, exp) in muts.items() if res[n]["raw_score"] != exp}
@@ -267,6 +268,7 @@ def test_mutation_scores(graded):
     assert "labkit-grade-" in probe and "toy.ipynb" not in probe.split("CWD", 1)[1][:2000]   # an empty scratch folder
 
 
+@pytest.mark.slow
 def test_grade_outputs(graded):
     root, out, muts, res = graded
     errors = {k.split("!")[1]: r["error"] for k, r in res.items() if "!" in k}
@@ -294,6 +296,7 @@ def test_grade_outputs(graded):
     assert "could not be graded" in report and "other_lab" in report
 
 
+@pytest.mark.slow
 def test_resume(graded, monkeypatch):
     root, out, muts, res = graded
     calls = []
@@ -309,6 +312,7 @@ def test_resume(graded, monkeypatch):
     assert next(r for r in results if r["student_id"] == "broken_q1")["raw_score"] == AUTO_MAX - Q1
 
 
+@pytest.mark.slow
 def test_cli(graded):
     import argparse
     root, out, muts, res = graded

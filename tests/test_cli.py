@@ -1,7 +1,8 @@
 "The `labkit` command: help, data info, and refusing bad input before doing any work."
-import subprocess, sys, time
+import multiprocessing.process, subprocess, sys
 from pathlib import Path
 import pytest
+import labkit.run.labs, labkit.synth, labkit.synth.find
 from labkit.cli import main
 
 LABKIT = str(Path(sys.executable).parent / "labkit")
@@ -52,11 +53,24 @@ def test_lab_rejects_unknown_lab_number(tmp_path):
     (["--only", ""], "selects no lab"),
     (["--cell-timeout", "-5"], "seconds > 0"),
 ])
-def test_lab_checks_its_input_before_any_kernel_starts(tmp_path, args, message):
-    t0 = time.time()
-    r = run("lab", "--preset", "tiny", "--out", str(tmp_path / "run"), *args)
-    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path / "run").exists() and time.time() - t0 < 30  # refused before the corpus or any kernel
+def test_lab_checks_its_input_before_any_kernel_starts(tmp_path, monkeypatch, capsys, args, message):
+    "`labkit lab` (its entry point, in this process) refuses bad input before it builds the corpus or starts any process."
+    started = []
+    def record(what):
+        def started_anyway(*a, **k):
+            started.append(what)
+            raise AssertionError(f"{what} started before the input was refused")
+        return started_anyway
+    monkeypatch.setattr(subprocess, "Popen", record("a child process (papermill, a kernel)"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", record("a worker process"))
+    for module in (labkit.synth, labkit.synth.find): monkeypatch.setattr(module, "make_corpus", record("the corpus"))
+    monkeypatch.setattr(labkit.run.labs, "execute_notebook", record("a lab notebook"))
+    monkeypatch.setattr(labkit.run.labs, "run_many", record("a run on workers"))
+    try: code = main(["lab", "--preset", "tiny", "--out", str(tmp_path / "run"), *args])
+    except SystemExit as e: code = e.code                     # argparse refuses a malformed option this way
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists() and started == []  # refused before the corpus or any kernel
 
 
 def test_lab_out_must_be_a_folder(tmp_path, lab_root):

@@ -23,6 +23,7 @@ def test_imagenet_checkpoint_file_sums_the_stem(tmp_path):
     with pytest.raises(LabkitError, match="missing from the checkpoint"): load_imagenet(model, bad)
 
 
+@pytest.mark.slow  # trains EfficientNet-B0 on the CPU
 def test_fit_with_frozen_convs_moves_only_the_rest():
     torch.manual_seed(0)
     model = freeze(create_model("efficientnet_b0", n_classes=2), n_conv=60)

@@ -9,19 +9,12 @@ from labkit.data import (CLASS_MAPPING, FOLDERS, BucketBatchSampler, PadCollate,
                          read_genre_labels, read_spectrogram, save_fused, spectrogram_shape, stratified_folds,
                          train_val_split, write_affect_labels, write_fixture, write_genre_labels)
 from labkit.train import make_folds
+from conftest import assert_label_quirks
 
 
 def test_fixture_has_the_real_quirks(lab_root):
     assert sorted(p.name for p in lab_root.iterdir()) == sorted(FOLDERS.values())
-    genre = (lab_root / "fma_genre_spectrograms/train_labels.txt").read_text().splitlines()
-    beat = (lab_root / "fma_genre_spectrograms_beat/train_labels.txt").read_text().splitlines()
-    test = (lab_root / "fma_genre_spectrograms/test_labels.txt").read_text().splitlines()
-    mt = (lab_root / "multitask_dataset/train_labels.txt").read_text().splitlines()
-    assert genre[0] == "Id\tGenre" and genre[1].split("\t")[0].endswith(".fused.full.npy.gz")
-    assert beat[1].split("\t")[0].endswith(".beatsync.fused.npy.gz")
-    assert test[1].split("\t")[0].endswith(".full.fused.npy.gz")
-    assert mt[0] == "Id,valence,energy,danceability" and mt[1].split(",")[0].isdigit()
-    assert not (lab_root / "multitask_dataset/test_labels.txt").exists()
+    assert_label_quirks(lab_root)
     f = next((lab_root / "fma_genre_spectrograms_beat/train").iterdir())
     assert f.name.endswith(".fused.full.npy") and np.load(f).dtype == np.float64
 

@@ -54,6 +54,7 @@ def spawn(jobs):
 def weights(path): return load_checkpoint(path)["model"]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_twice_the_batch_and_resume_exactly(tmp_path):
     torch.set_num_threads(1)
     one = train(tmp_path / "one", 2 * B)                               # the reference: 1 process, batch 2B

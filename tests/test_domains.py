@@ -137,6 +137,7 @@ def test_find_datasets_leaves_out_folders_without_audio(tmp_path):
     assert list(find_datasets(tmp_path / "both" / "UrbanSound8K")) == ["urbansound8k"]   # data_dir may be one dataset
 
 
+@pytest.mark.slow
 def test_lab_8_runs_on_native_layouts(tmp_path):
     "`labkit lab --only 8 --data-dir DIR` on a folder holding an UrbanSound8K and a Speech Commands layout: every run, metrics."
     import json, os, subprocess, sys

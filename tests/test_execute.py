@@ -34,6 +34,7 @@ def run(tmp_path, nb, name, **params):
     return NotebookRun(nb, home / f"{name}.ipynb", params, collect=home / name, cell_timeout=60, timeout=120)
 
 
+@pytest.mark.slow
 def test_runs_on_a_local_cluster_survive_a_killed_worker_and_a_failing_notebook(tmp_path):
     ok = toy(tmp_path / "ok.ipynb", "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n"
                                     "json.dump({'x2': x * x}, open(out / 'metrics.json', 'w'))")

@@ -1,7 +1,10 @@
 """Lab 1 under papermill, many times: the explorer cell must never stall the run."""
+import pytest
+
 from labkit.run.params import list_labs
 
 
+@pytest.mark.slow
 def test_the_explorer_lab_never_stalls(tmp_path):
     """Lab 1's explorer cell hung in about one papermill run in four while it drew into an `Output` widget (the client
     answers each capture on the channel it is polling for the cell's reply). Twelve fresh runs must all end: a

@@ -9,11 +9,11 @@ import nbformat, pytest
 
 from labkit.teach.release import read_assignment
 from labkit.run.params import list_labs
+from conftest import TINY
 
 LABKIT = str(Path(sys.executable).parent / "labkit")
 LABS = [p for p in list_labs() if p.name[:2] in {f"{i:02d}" for i in range(1, 8)}]
 GRADED = ("01_explore", "07_embeddings")  # the two cheapest labs on the tiny preset
-TINY = dict(epochs=1, batch_size=8, device="cpu", overfit_epochs=40, pretrain_epochs=1)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "# SOLUTION")
 
 
@@ -94,6 +94,7 @@ def grades(release, tmp_path_factory):
     return gdir, {(row["assignment"], row["student_id"]): row for row in rows}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GRADED)
 def test_instructor_copy_earns_every_point(grades, name):
     gdir, rows = grades
@@ -104,6 +105,7 @@ def test_instructor_copy_earns_every_point(grades, name):
     assert float(rows[name, "instructor"]["raw_score"]) == res["auto_max"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", GRADED)
 def test_student_copy_scores_zero_and_runs_to_the_end(grades, name):
     gdir, rows = grades

@@ -1,17 +1,16 @@
 """Every lab notebook runs under papermill, through `labkit lab`'s own runner, with tiny parameters on the tiny
 preset, and writes sane metrics. The checks look for values that are present, finite and in range, and for
 learning where it is meaningful even on tiny data (the one-batch overfit check); never for exact numbers."""
-import json, math, os
+import json, math
 from pathlib import Path
 
 import nbformat, papermill as pm, pytest
 
 from labkit.run.params import list_labs
-from labkit.run.labs import run_labs
 
 LABS = list_labs()
 CORE = {"data_dir", "preset", "epochs", "batch_size", "seed", "device", "out_dir"}
-TINY = dict(epochs=1, batch_size=8, device="cpu", overfit_epochs=40, pretrain_epochs=1)
+# `tiny_run` (conftest.py): every lab on the tiny preset, run once per session and read by the tests marked slow below
 
 
 def test_there_are_labs():
@@ -25,20 +24,6 @@ def test_lab_has_one_parameters_cell_and_a_kernelspec(lab):
     assert len(tagged) == 1, f"{lab.name}: {len(tagged)} cells tagged 'parameters'"
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert CORE <= set(pm.inspect_notebook(str(lab))), f"{lab.name} lacks {CORE - set(pm.inspect_notebook(str(lab)))}"
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    "Every lab on the tiny preset, with fit's live progress on (as a student in Jupyter has it), so the saved notebooks can be read back."
-    out = tmp_path_factory.mktemp("run")
-    params = {k: v for k, v in TINY.items() if any(k in pm.inspect_notebook(str(l)) for l in LABS)}
-    before = os.environ.get("LABKIT_PROGRESS")
-    os.environ["LABKIT_PROGRESS"] = "bar"
-    try: results = run_labs(out, preset="tiny", params=params)
-    finally:
-        if before is None: os.environ.pop("LABKIT_PROGRESS")
-        else: os.environ["LABKIT_PROGRESS"] = before
-    return out, {r["name"]: r for r in results}
 
 
 def finite(x): return isinstance(x, (int, float)) and math.isfinite(x)
@@ -121,6 +106,7 @@ def check_08(m):
     assert all(acc(r["chance"]) and all(acc(v) for v in r["linear"].values()) for r in m["learnability"].values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_lab_runs_and_writes_sane_metrics(tiny_run, lab):
     out, results = tiny_run
@@ -136,6 +122,7 @@ def test_lab_runs_and_writes_sane_metrics(tiny_run, lab):
 NO_FIGURES = set()
 
 
+@pytest.mark.slow
 def test_run_summary(tiny_run):
     out, results = tiny_run
     summary = json.loads((out / "summary.json").read_text())
@@ -147,6 +134,7 @@ def test_run_summary(tiny_run):
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_a_reopened_lab_shows_its_results_as_text(tiny_run, lab):
     "What a notebook saved by papermill shows when reopened next week, with or without a kernel."

@@ -2,7 +2,9 @@
 import json, math
 from pathlib import Path
 
-from labkit.run.params import list_labs
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs the labs on a dataset of its own
 
 
 def finite(x): return isinstance(x, (int, float)) and math.isfinite(x)

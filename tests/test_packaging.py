@@ -1,10 +1,12 @@
 "A regular (non-editable) install from a built wheel carries the labs: `labkit labs` lists and copies them, `labkit lab` runs one."
 import json, os, shutil, subprocess, sys, sysconfig
 from pathlib import Path
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_a_wheel_install_runs_a_lab(tmp_path):
     src = tmp_path / "src"                                    # build from a copy: the checkout stays untouched
     shutil.copytree(ROOT / "labkit", src / "labkit", ignore=shutil.ignore_patterns("__pycache__", "_labs"))

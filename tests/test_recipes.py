@@ -8,6 +8,7 @@ from labkit.audio import window_starts
 from labkit.train import evaluate, fit, load_checkpoint, make_loader, seed_everything
 from labkit.train import freeze
 from labkit.models import load_backbone
+from conftest import assert_same_weights, without_times
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # bit-exact comparisons: one intra-op thread (conftest.py)
@@ -43,10 +44,8 @@ def test_resume_with_a_recipe_is_exact(tmp_path):
     ref, ref_h = run(tmp_path / "ref")
     with pytest.raises(KeyboardInterrupt): run(tmp_path / "cut", interrupt_after=1)
     model, h = run(tmp_path / "cut", resume=True)
-    strip = lambda h: [{k: v for k, v in r.items() if k != "time"} for r in h.records]
-    assert strip(h) == strip(ref_h) and len(h) == 3
-    sa, sb = model.state_dict(), ref.state_dict()
-    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert without_times(h) == without_times(ref_h) and len(h) == 3
+    assert_same_weights(model, ref)
     assert h["lr"][0] < h["lr"][1] > h["lr"][2]                      # warm-up, then down
 
 

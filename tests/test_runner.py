@@ -1,9 +1,11 @@
 "`labkit lab` on a folder of toy labs: a failing lab is reported with its cell and error, the others still run."
 import json, signal, subprocess, sys, time
 from pathlib import Path
-import nbformat
+import nbformat, pytest
 
+pytestmark = pytest.mark.slow  # every test starts kernels
 LABKIT = str(Path(sys.executable).parent / "labkit")
+HANG_GUARD = 300  # s: how long a poll waits for what it waits on before giving up (only a hung run takes that long)
 
 
 def toy_lab(path, body):
@@ -46,6 +48,13 @@ def statuses(nb_path):
     return [c.metadata.get("papermill", {}).get("status") for c in nb.cells if c.cell_type == "code"]
 
 
+def poll(happened, proc):
+    "Wait until `happened()` is true or `proc` has ended; True when it happened (HANG_GUARD only stops a hung wait)."
+    deadline = time.monotonic() + HANG_GUARD
+    while not happened() and proc.poll() is None and time.monotonic() < deadline: time.sleep(0.1)
+    return bool(happened())
+
+
 def test_a_stalled_cell_times_out_and_the_next_lab_runs(tmp_path, lab_root):
     labs = tmp_path / "labs"; labs.mkdir()
     toy_lab(labs / "01_stall.ipynb", "import time\ntime.sleep(600)")
@@ -61,29 +70,48 @@ def test_a_stalled_cell_times_out_and_the_next_lab_runs(tmp_path, lab_root):
 
 
 def test_a_lab_longer_than_its_limit_is_stopped(tmp_path, lab_root):
+    "A lab that never ends is stopped at its time limit (generous: a loaded machine starts kernels slowly); the next lab runs."
     labs = tmp_path / "labs"; labs.mkdir()
-    toy_lab(labs / "01_slow.ipynb", "import time\nfor _ in range(100): time.sleep(0.5)")  # never one long cell
+    toy_lab(labs / "01_slow.ipynb", "import time\nwhile True: time.sleep(0.5)")   # no cell limit is reached: only the lab's
+    nb = nbformat.read(labs / "01_slow.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("json.dump({'after': 1}, open(out / 'metrics.json', 'w'))"))
+    nbformat.write(nb, labs / "01_slow.ipynb")
     toy_lab(labs / "02_ok.ipynb", "json.dump({'ok': 1}, open(out / 'metrics.json', 'w'))")
-    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), "--cell-timeout", "60", "--lab-timeout", "8", timeout=120)
+    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), "--cell-timeout", "600", "--lab-timeout", "30", timeout=HANG_GUARD)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert [s["status"] for s in summary] == ["timed out", "ok"] and "longer than 8 s" in summary[0]["error"]
+    assert [s["status"] for s in summary] == ["timed out", "ok"] and "longer than 30 s" in summary[0]["error"], r.stderr
+    assert r.returncode == 1 and summary[0]["metrics"] == {} and summary[1]["metrics"] == {"ok": 1}
     nb = nbformat.read(tmp_path / "run" / "01_slow.ipynb", as_version=4)
     assert "timed out" in nb.cells[0].source                     # a banner says what happened
+    # the parameters cell, papermill's injected one, the set-up cell, the endless one, and the one after it that never ran
+    assert statuses(tmp_path / "run" / "01_slow.ipynb") == ["completed", "completed", "completed", "failed", "pending"]
+    assert not nb.cells[-1].outputs and nb.cells[-1].execution_count is None
     assert not list((tmp_path / "run").glob(".*.ipynb"))          # no temporary notebook left behind
 
 
+def lock_holder(lock):
+    "The pid a run folder's lock file names, or None while there is no complete one."
+    try: return json.loads(lock.read_text()).get("pid")
+    except (OSError, ValueError): return None
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path, lab_root):
+    "While a first run holds the folder (its lab waits for the test's go), a second run is refused, told the first's pid."
     labs = tmp_path / "labs"; labs.mkdir()
-    toy_lab(labs / "01_slow.ipynb", "import time\ntime.sleep(6)\njson.dump({'first': 1}, open(out / 'metrics.json', 'w'))")
+    go = tmp_path / "go"
+    toy_lab(labs / "01_held.ipynb", f"import time\nfor _ in range(6000):\n    if pathlib.Path({str(go)!r}).exists(): break\n"
+                                    "    time.sleep(0.1)\njson.dump({'first': 1}, open(out / 'metrics.json', 'w'))")
     first = subprocess.Popen([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), "--data-dir", str(lab_root)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lock = tmp_path / "run" / ".labkit.lock"
-    for _ in range(100):
-        if lock.exists() and lock.read_text(): break
-        time.sleep(0.1)
-    second = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), timeout=60)
-    assert second.returncode == 2 and f"pid {first.pid}" in second.stderr and "--out" in second.stderr
-    assert first.wait(timeout=120) == 0
+    try:
+        assert poll(lambda: lock_holder(lock) == first.pid, first), f"the first run never held {lock}: {first.poll()}"
+        second = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), timeout=HANG_GUARD)
+        assert second.returncode == 2 and f"pid {first.pid}" in second.stderr and "--out" in second.stderr
+        assert first.poll() is None and lock_holder(lock) == first.pid   # refused, and the first run still holds the folder
+    finally:
+        go.touch()                                                   # the first run's lab may finish now
+    assert first.wait(timeout=HANG_GUARD) == 0, first.communicate()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())[0]["metrics"] == {"first": 1}
     assert not lock.exists()
 
@@ -95,10 +123,11 @@ def test_ctrl_c_writes_the_summary_and_exits_cleanly(tmp_path, lab_root):
     proc = subprocess.Popen([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), "--data-dir", str(lab_root)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,  # Ctrl-C as in a terminal, even when
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # the test runner ignores it
-    for _ in range(300):  # wait until the long cell is running
+    def long_cell_running():
         tmp = list((tmp_path / "run").glob(".01_long.*.ipynb"))
-        if tmp and "running" in tmp[0].read_text() and "time.sleep(300)" in tmp[0].read_text(): break
-        time.sleep(0.1)
+        try: return bool(tmp) and "running" in tmp[0].read_text() and "time.sleep(300)" in tmp[0].read_text()
+        except OSError: return False                               # renamed away as we read it
+    assert poll(long_cell_running, proc), f"the long cell never ran: {proc.poll()}"
     time.sleep(1)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=180)   # a loaded machine can be slow to stop a kernel

@@ -23,6 +23,7 @@ def labkit_sweep(*argv):
     return run_cli(parser.parse_args(["sweep", *map(str, argv)]))
 
 
+@pytest.mark.slow
 def test_sweep_on_a_local_cluster_records_failures_and_resumes(tmp_path):
     nb, out = toy(tmp_path / "toy.ipynb"), tmp_path / "sweep"
     rc = labkit_sweep(nb, "-p", "x=1.0,3.0", "-p", "seed=0,1", "--out", out, "--scheduler", "local:2",

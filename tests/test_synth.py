@@ -6,6 +6,7 @@ from labkit.core import LabkitError
 from labkit.audio import extract_features, load_audio
 from labkit.synth import GENRE_STYLES, affect_from_params, make_clip, make_corpus, plan_corpus, sample_params
 from labkit.synth.corpus import _build_clip
+from conftest import assert_label_quirks
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +20,7 @@ def test_layout_and_label_quirks(tiny):
         for split in ("train", "test"):
             files = list((tiny / FOLDERS[key] / split).iterdir())
             assert files and all(f.name.endswith(".fused.full.npy") for f in files)
-    lines = lambda k, s: (tiny / FOLDERS[k] / f"{s}_labels.txt").read_text().splitlines()
-    assert lines("genre", "train")[0] == "Id\tGenre" and lines("genre", "train")[1].split("\t")[0].endswith(".fused.full.npy.gz")
-    assert lines("genre", "test")[1].split("\t")[0].endswith(".full.fused.npy.gz")
-    assert lines("genre_beat", "train")[1].split("\t")[0].endswith(".beatsync.fused.npy.gz")
-    assert lines("multitask", "train")[0] == "Id,valence,energy,danceability"
-    assert not (tiny / FOLDERS["multitask"] / "test_labels.txt").exists()
+    assert_label_quirks(tiny)
     x = np.load(next((tiny / FOLDERS["genre"] / "train").iterdir()))
     assert x.dtype == np.float64 and x.shape[0] == 140 and -80 <= x[:128].min() and x[:128].max() == 0
 
@@ -152,6 +148,7 @@ def test_a_failed_write_is_named_and_leaves_nothing(tmp_path, monkeypatch, targe
     assert list(tmp_path.iterdir()) == []  # no corpus, no temporary folder, no lock file
 
 
+@pytest.mark.slow  # builds a whole tiny corpus
 def test_disk_full_at_the_end_leaves_no_finished_looking_corpus(tmp_path, monkeypatch):
     import labkit.synth.corpus as ls
     monkeypatch.setattr(ls, "write_multitask_labels", _raise(OSError(errno.ENOSPC, "No space left on device")))

@@ -160,6 +160,7 @@ def test_filters_on_labkit_cnn(fused):
     viz.plot_conv_filters(model, max_filters=8)
 
 
+@pytest.mark.slow  # t-SNE, several times
 def test_tsne_seeded_and_small_sets():
     rng = np.random.default_rng(0)
     emb, labels = rng.normal(size=(12, 8)), np.repeat([0, 1, 2], 4)
