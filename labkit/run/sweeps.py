@@ -199,10 +199,8 @@ def sweep(
             text = write_sweep_summary(table, out)
             if progress: print(text, flush=True)
     if metric is not None:
-        import matplotlib.pyplot as plt
         from labkit.viz.training import plot_sweep  # here, not at the top: plotting loads matplotlib
-        fig = plot_sweep(table, metric, by)
-        fig.savefig(out / f"{re.sub(r'[^A-Za-z0-9.=+-]+', '-', metric)}_by_{by}.png", dpi=100); plt.close(fig)
+        plot_sweep(table, metric, by, path=out / f"{re.sub(r'[^A-Za-z0-9.=+-]+', '-', metric)}_by_{by}.png")
     return table
 
 # %% ../../nbs/09_run/05_sweeps.ipynb #ee84806c

@@ -113,6 +113,7 @@ def plot_sweep(
     table, # from `sweep_table`
     metric:str, # the metric on the y axis (a column of the table)
     by:str, # the parameter on the x axis
+    path:str|Path|None=None, # also save it there as a PNG and close it (a script or the CLI, where nothing shows it)
 ):
     "A line plot of `metric` against the parameter `by`, one line per setting of the other parameters; returns the figure."
     import matplotlib.pyplot as plt
@@ -135,4 +136,5 @@ def plot_sweep(
     ax.set_xlabel(by); ax.set_ylabel(metric); ax.set_title(f"{metric} by {by} ({len(ok)} finished runs)")
     if others: ax.legend(fontsize="small")
     fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=100); plt.close(fig)
     return fig
