@@ -72,11 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                                       "open in Jupyter (works from a plain pip install too).")
     lsub = labs.add_subparsers(dest="labs_command", required=True, metavar="ACTION")
     lsub.add_parser("list", help="list the labs and where they are")
-    cp = lsub.add_parser("copy", help="copy the lab notebooks into a folder", description="Copy the lab notebooks into DIR. "
-                         "A notebook already there is never replaced unless --force.")
+    cp = lsub.add_parser("copy", help="write the student copies of the labs into a folder",
+                         description="Write the labs into DIR: the student copies (exercises to write, tests that report), "
+                                     "or with --instructor the instructor's notebooks. A notebook already there is never "
+                                     "replaced unless --force.")
     cp.add_argument("dir", help="folder to copy into (created if missing)")
     cp.add_argument("--only", default=None, help="comma-separated lab numbers, e.g. 1,2")
     cp.add_argument("--force", action="store_true", help="replace notebooks that already exist in DIR")
+    cp.add_argument("--instructor", action="store_true", help="copy the instructor's notebooks: solutions and hidden tests")
 
     from labkit.teach.grading import add_cli as add_assign_cli
     add_assign_cli(sub)                        # labkit assign, labkit grade
@@ -145,11 +148,16 @@ def main(argv:list[str]|None=None) -> int:
             from labkit.teach.grading import run_cli
             return run_cli(args)
         elif args.command == "labs":
-            from labkit.run.params import copy_labs, list_labs
+            from labkit.run.params import list_labs
             if args.labs_command == "list":
                 for p in list_labs(): print(p)
             else:
-                for p in copy_labs(args.dir, only=_only(args.only), force=args.force): print(p)
+                from labkit.teach.release import copy_labs
+                copied = copy_labs(args.dir, only=_only(args.only), force=args.force, instructor=args.instructor)
+                for p in copied: print(p)
+                print(f"the instructor's copies (solutions and hidden tests) of {len(copied)} labs" if args.instructor else
+                      f"the student copies of {len(copied)} labs: open them in Jupyter and Run All; exercises you have "
+                      "not written yet use labkit's version and say so")
         elif args.command == "bench":
             from labkit.run.labs import run_benchmarks
             only = args.only.split(",") if args.only else None

@@ -287,9 +287,11 @@ def test_grade_outputs(graded):
     r = json.loads((out / "toy" / "broken_q1" / "result.json").read_text())
     t = r["exercises"][0]["tests"]
     assert [x["passed"] for x in t] == [False, False, False]
-    assert t[0]["message"] == "AssertionError (at: assert np.isclose(normalize([1, 2, 3]).mean(), 0))"
+    assert t[0]["message"] == "np.isclose(normalize([1, 2, 3]).mean(), 0) is false"
     fb = (out / "toy" / "broken_q1" / "feedback.md").read_text()
     assert "q1_tests" in fb and "4 / 7" in fb and "longer input" in fb and "arange" not in fb   # hidden: name, no code
+    assert "- ✗ mean is zero: np.isclose(normalize([1, 2, 3]).mean(), 0) is false (1 pt)" in fb        # the student copy's line
+    assert "- ✗ longer input (hidden) (1 pt)" in fb and "## q1_tests: 0/3 tests passed" in fb
     ex = nbformat.read(out / "toy" / "correct" / "executed.ipynb", as_version=4)
     assert "np.arange(10)" not in json.dumps(ex)                       # hidden tests' code stays out of it (names show)
     report = (out / "report.md").read_text()

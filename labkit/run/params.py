@@ -10,7 +10,7 @@ from pathlib import Path
 from ..core.errors import LabkitError
 
 # %% auto #0
-__all__ = ['default_labs_dir', 'copy_labs', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters']
+__all__ = ['default_labs_dir', 'list_labs', 'parse_param', 'lab_parameters', 'check_parameters']
 
 # %% ../../nbs/09_run/01_params.ipynb #0d023c01
 def default_labs_dir() -> Path:
@@ -20,24 +20,6 @@ def default_labs_dir() -> Path:
         if d.is_dir() and any(d.glob("[0-9][0-9]_*.ipynb")): return d
     raise LabkitError(f"No lab notebooks next to {here}: this labkit was installed without them. Reinstall it from a "
                       "wheel or a checkout, or pass labs_dir= (--labs) pointing at a folder of lab notebooks.")
-
-def copy_labs(
-    dest:str|Path, # folder to write the lab notebooks into (created if missing)
-    only:list[int]|None=None, # lab numbers; None copies all
-    force:bool=False, # replace notebooks that already exist there
-    labs_dir:str|Path|None=None, # where the labs are; None is `default_labs_dir()`
-) -> list[Path]:
-    "Copy the lab notebooks into `dest` for a student to open; an existing notebook is never replaced unless `force`."
-    import shutil
-    dest = Path(dest).expanduser()
-    if dest.exists() and not dest.is_dir(): raise LabkitError(f"{dest} is a file; give a folder to copy the labs into.")
-    labs = list_labs(labs_dir, only)
-    clash = [dest / p.name for p in labs if (dest / p.name).exists()]
-    if clash and not force:
-        raise LabkitError(f"{clash[0]} already exists (and {len(clash) - 1} more): your copy may hold your work. "
-                          "Copy into another folder, or pass --force to replace them.")
-    dest.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(p, dest / p.name)) for p in labs]
 
 def list_labs(
     labs_dir:str|Path|None=None, # folder of lab notebooks; None is `default_labs_dir()`

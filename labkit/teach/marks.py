@@ -29,6 +29,8 @@ _LINE_SOL = re.compile(r"^(?P<code>.*?\S)\s*#\s*SOLUTION\s*$")
 
 _TEST_LINE = re.compile(r"^\s*#\s*test:\s*(?P<name>.+?)(?:\s+points=(?P<points>[0-9.]+))?\s*$")
 
+_HINT_LINE = re.compile(r"^\s*#\s*hint:\s*(?P<hint>.+?)\s*$")
+
 @dataclass
 class Mark:
     "What the instructor said about one cell: its kind, its stable id and its points."
@@ -133,6 +135,7 @@ class Test:
     code:str # the test's code (without the setup)
     hidden:bool=False # removed from the student copy
     points:float=1.0 # what passing it earns
+    hint:str|None=None # shown to the student under a failure of a visible test (`# hint:` lines below `# test:`)
 
 def split_tests(
     source:str, # the instructor's tests cell
@@ -155,6 +158,9 @@ def split_tests(
             tests.append(cur); continue
         if cur is None and hidden:                       # a hidden block without `# test:` lines is one test
             cur = Test(f"hidden test {sum(t.hidden for t in tests) + 1}", "", True); tests.append(cur)
+        h = _HINT_LINE.match(line)
+        if h and cur is not None and not cur.code.strip():   # hints open a test, before its code
+            cur.hint = f"{cur.hint} {h.group('hint')}" if cur.hint else h.group("hint"); continue
         if cur is None: setup.append(line)
         else: cur.code += line + "\n"
     if not tests:
