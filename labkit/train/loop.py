@@ -101,11 +101,12 @@ def fit(
     progress:bool|str=True, # True (automatic), 'bar', 'line', False
     grad_clip:float|None=None, # clip the gradient norm to this value
     callbacks:list=(), # functions cb(history) called after each epoch
+    title:str|None=None, # what trains, e.g. 'LSTM on mel_beat': the first line of its log
 )->History:
     "Train `model`: each epoch a pass of gradient steps over `train_dl`, a validation pass, a checkpoint; stop early."
     _check_fit_args(locals())
     ddp = _Distributed(device)                              # this process: alone, unless torchrun started several
-    show = Progress(progress if ddp.writer else False, epochs, overfitting=bool(overfit_batch))
+    show = Progress(progress if ddp.writer else False, epochs, overfitting=bool(overfit_batch), title=title)
     out_dir, ckpt_path = ddp.writer_first(lambda: _prepare_out_dir(out_dir, resume, overwrite, show.note),
                                           lambda: (None, _resume_path(resume, out_dir)))  # one process writes
     if seed is not None: seed_everything(seed)

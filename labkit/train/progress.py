@@ -41,15 +41,49 @@ def progress_mode(
     if env: raise LabkitError(f"the environment variable LABKIT_PROGRESS={env!r} is not valid: expected 'bar', 'line' or 'none' (or unset it).")
     return 'bar' if _interactive() else 'line'
 
-def _fmt(record:dict, epochs:int|None=None)->str:
-    "One compact line for an epoch's record: losses, validation metrics, learning rate and time."
-    width = len(str(epochs)) if epochs else 3
-    parts = [f"epoch {record['epoch']:>{width}}" + (f"/{epochs}" if epochs else "")]
-    for k, v in record.items():
-        if k in ('epoch', 'time', 'lr'): continue
-        parts.append(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}")
-    return '  '.join(parts + [f"lr {record['lr']:.2g}", f"{record['time']:.1f} s"])
+# %% ../../nbs/06_train/07_progress.ipynb #61130198
+_WIDTH = 120    # characters of a log line: a 1280 px window shows them without wrapping
 
+def _shown(key:str, record:dict)->bool:
+    "Whether an entry of an epoch's record is for a person to read: not a counter, not weights that are all 1."
+    name = key.split('_', 1)[1] if key.startswith(('train_', 'val_')) else key
+    if name.startswith('n_') or key.startswith('val_w_'): return False      # counters; weights are the training's
+    if name.startswith('w_'): return any(v != 1.0 for k, v in record.items() if k.startswith('train_w_'))
+    return True
+
+def _entry(name:str, value, digits:int)->str: return f"{name} {value:.{digits}f}" if isinstance(value, float) else f"{name} {value}"
+
+def _wrapped(lead:str, parts:list[str], width:int=_WIDTH)->list[str]:
+    "`parts` joined by two spaces after `lead`, in lines of at most `width` characters, the later ones indented as the first."
+    lines, line = [], lead
+    for p in parts:
+        if line.strip() and len(line) + 2 + len(p) > width: lines.append(line); line = ' ' * (len(lead) + 2)
+        line += ('  ' if line.strip() else '') + p
+    return lines + [line] if line.strip() else lines
+
+def _fmt(
+    record:dict, # one epoch of fit's history: epoch, train_loss, [val_loss, val_<metric>...], lr, time
+    epochs:int|None=None, # the run's number of epochs, shown as epoch k/epochs
+)->str: # one line, or a few when the metrics do not fit on one
+    "An epoch's record as lines of at most 120 characters: losses, learning rate and time, then the metrics."
+    width = len(str(epochs)) if epochs else 3
+    head = [f"epoch {record['epoch']:>{width}}" + (f"/{epochs}" if epochs else "")]
+    head += [_entry(k, record[k], 4) for k in ('train_loss', 'val_loss') if k in record]
+    tail = [f"lr {record['lr']:.2g}", f"{record['time']:.1f} s"]
+    extra = {k: v for k, v in record.items()
+             if k not in ('epoch', 'time', 'lr', 'train_loss', 'val_loss') and _shown(k, record)}
+    line = '  '.join(head + [_entry(k, v, 3) for k, v in extra.items()] + tail)
+    if len(line) <= _WIDTH: return line
+    lines = ['  '.join(head + tail)]
+    for split in ('train', 'val'):
+        parts = [_entry(k[len(split) + 1:], v, 3) for k, v in extra.items() if k.startswith(split + '_')]
+        if parts: lines += _wrapped(f"    {split:<5}", parts)
+    rest = [_entry(k, v, 3) for k, v in extra.items() if not k.startswith(('train_', 'val_'))]
+    if rest: lines += _wrapped("    ", rest)
+    return '\n'.join(lines)
+
+
+# %% ../../nbs/06_train/07_progress.ipynb #bad26dcc
 def _in_kernel()->bool:
     "True inside a Jupyter kernel (a notebook, papermill or nbclient)."
     try: from IPython import get_ipython
@@ -57,13 +91,13 @@ def _in_kernel()->bool:
     return getattr(get_ipython(), 'kernel', None) is not None
 
 class LiveLine:
-    "One line of progress redrawn in place: plain text in a notebook (saved as text), a self-clearing bar in a terminal."
+    "A log with one line of progress redrawn in place: plain text in a notebook (saved as text), a self-clearing bar in a terminal."
     def __init__(self,
         total:int|None, # steps expected (None: unknown)
         desc:str='', # what is counted, e.g. 'epoch 3/12'
         unit:str='batch', # name of a step
     ):
-        self.total, self.desc, self.unit, self.n = total, desc, unit, 0
+        self.total, self.desc, self.unit, self.n, self.lines = total, desc, unit, 0, []
         self.t0 = self.shown = time.perf_counter()
         self.handle, self.bar = None, None
         if _in_kernel():
@@ -72,43 +106,49 @@ class LiveLine:
         else: self.bar = text_tqdm(total=total, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
 
     def text(self)->str:
-        "The line as it reads now."
+        "The live line as it reads now."
         return text_tqdm.format_meter(self.n, self.total, time.perf_counter() - self.t0, ncols=90, prefix=self.desc, unit=self.unit)
 
-    def _show(self, text:str):
-        if self.handle is not None: self.handle.update({'text/plain': text}, raw=True)
+    def _show(self, last:str|None=None):
+        "Redraw the notebook display: the lines kept, then `last` (the live line when None)."
+        if self.handle is not None: self.handle.update({'text/plain': '\n'.join(self.lines + [last or self.text()])}, raw=True)
         self.shown = time.perf_counter()
 
     def update(self, n:int=1):
         "Count `n` more steps; the notebook line is redrawn at most four times a second."
         self.n += n
         if self.bar is not None: self.bar.update(n)
-        elif time.perf_counter() - self.shown > 0.25 or self.n == self.total: self._show(self.text())
+        elif time.perf_counter() - self.shown > 0.25 or self.n == self.total: self._show()
 
     def reset(self, total:int|None, desc:str):
         "Start counting again, e.g. for the next epoch."
         self.total, self.desc, self.n, self.t0 = total, desc, 0, time.perf_counter()
         if self.bar is not None: self.bar.reset(total=total); self.bar.set_description(desc)
-        else: self._show(self.text())
+        else: self._show()
 
     def write(self, line:str):
-        "Print a line that stays (above the bar in a terminal)."
-        text_tqdm.write(line, file=sys.stdout) if self.bar is not None else print(line, flush=True)
+        "Add a line that stays, above the live line (printed above the bar in a terminal)."
+        self.lines.append(line)
+        if self.bar is not None: text_tqdm.write(line, file=sys.stdout)
+        else: self._show()
 
     def close(self, text:str|None=None):
-        "End the live line; in a notebook it keeps `text` (or its last state)."
+        "End the live line: the bar clears itself in a terminal; in a notebook `text` (or its last state) follows the lines kept."
         if self.bar is not None: self.bar.close()
-        else: self._show(text or self.text())
+        elif text is not None or not self.lines: self._show(text)
+        else: self.handle.update({'text/plain': '\n'.join(self.lines)}, raw=True)
+
 
 # %% ../../nbs/06_train/07_progress.ipynb #924b23af
 class Progress:
-    "What `fit` shows: a line per epoch (every tenth when overfitting), a live bar in 'bar' mode, notes and a summary."
+    "What `fit` shows: a title, a line per epoch (every tenth when overfitting), a live bar in 'bar' mode, notes and a summary."
     def __init__(self,
         progress:bool|str=True, # True (automatic), 'bar', 'line', False
         epochs:int=1, # the run's total number of epochs
         overfitting:bool=False, # count epochs, not batches, and print every tenth epoch's line
+        title:str|None=None, # what trains, e.g. 'LSTM on mel_beat': the first line of the log
     ):
-        self.mode, self.epochs, self.overfitting = progress_mode(progress), epochs, overfitting
+        self.mode, self.epochs, self.overfitting, self.title = progress_mode(progress), epochs, overfitting, title
         self.live, self.n_batches, self.t0 = None, None, time.perf_counter()
 
     @property
@@ -121,11 +161,12 @@ class Progress:
         if self.on: print(line)
 
     def start(self, done:int, batches):
-        "Open the live bar ('bar' mode) for a run with `done` epochs behind it, going over `batches` each epoch."
+        "Open the log: the title, and the live bar ('bar' mode) for a run with `done` epochs behind it, over `batches` each epoch."
         self.n_batches = _len_or_none(batches)
         if self.mode == 'bar':
             self.live = LiveLine(self.epochs - done, 'overfitting', 'epoch') if self.overfitting else \
                         LiveLine(self.n_batches, '', 'batch')
+        if self.on and self.title: self.say(self.title)
         self.t0 = time.perf_counter()
 
     def epoch_bar(self, epoch:int)->LiveLine|None:
@@ -151,7 +192,7 @@ class Progress:
         if self.on: self.say(f"stopped after epoch {epoch} (no better loss for {bad} epoch(s); best {best:.4f})")
 
     def close(self, epochs_run:int, which:str, best:float):
-        "End the live bar with a summary: `epochs_run` epochs in this call, the best `which` loss."
+        "End the live bar with a summary after the epoch lines: `epochs_run` epochs in this call, the best `which` loss."
         if self.live is not None:
             self.live.close(f"{epochs_run} epoch(s) in {time.perf_counter() - self.t0:.0f} s; best {which} {best:.4f}"
                             if epochs_run else None)
