@@ -113,7 +113,8 @@ def plot_activations(
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
     extra = 1 if show_input else 0
-    fig = plt.figure(figsize=(3.0 * ncols + 1, 1.9 * (nrows + extra) + 0.6), layout='constrained')
+    row = min(1.9, 6.4 / (nrows + extra))                 # at most 12 x 7 inches: a 1280 x 800 window at 100 dpi
+    fig = plt.figure(figsize=(min(12.0, 3.0 * ncols + 1), row * (nrows + extra) + 0.6), layout='constrained')
     grid = fig.add_gridspec(nrows + extra, ncols)
     if show_input:
         ax = fig.add_subplot(grid[0, :])
