@@ -4,10 +4,11 @@
 
 # %% ../../nbs/07_viz/04_explorer.ipynb #320a9fd3
 from __future__ import annotations
-import base64, io, torch
+import io, itertools, torch
 import numpy as np
 import matplotlib.pyplot as plt
 import ipywidgets as widgets
+from IPython.display import Image, display, update_display
 
 from ..core.errors import LabkitError
 from ..data.layout import N_CHROMA, N_FUSED, N_MELS
@@ -17,6 +18,8 @@ from .features import plot_track
 __all__ = ['SpectrogramExplorer']
 
 # %% ../../nbs/07_viz/04_explorer.ipynb #df9882b5
+_EXPLORERS = itertools.count(1)  # numbers the explorers of a session: each picture output has its own display id
+
 class SpectrogramExplorer:
     "ipywidgets app to browse the tracks of a SpectrogramDataset as mel, chroma or fused plots."
     def __init__(
@@ -42,11 +45,12 @@ class SpectrogramExplorer:
                                             disabled=beat_dataset is None)
         self._beat_index = ({i: k for k, i in enumerate(beat_dataset.ids)} if beat_dataset is not None else {})
         self.info = widgets.HTML()
-        self.image = widgets.Image(format='png', layout=widgets.Layout(width=f'{figsize[0] * dpi}px'))
         self.figure, self.png, self.text = None, b'', ''
+        self.display_id = f'labkit-explorer-{next(_EXPLORERS)}'   # the picture's output, replaced on every redraw once shown
+        self._shown = False
         for w in (self.track, self.feature, self.timing): w.observe(self._on_change, names='value')
         controls = widgets.VBox([self.track, self.feature] + ([self.timing] if beat_dataset is not None else []))
-        self.widget = widgets.VBox([controls, self.info, self.image])
+        self.widget = widgets.VBox([controls, self.info])
         self.update()
 
     def _on_change(self, change): self.update()
@@ -84,11 +88,17 @@ class SpectrogramExplorer:
         fig.set_size_inches(*self.figsize)
         buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=self.dpi); plt.close(fig)
         self.figure, self.png = fig, buf.getvalue()
-        self.image.value = self.png
+        if self._shown: update_display(self.picture(), display_id=self.display_id)
 
-    def _repr_mimebundle_(self, **kwargs):
-        "The live widget, with the current picture and its description as the fallback a saved notebook keeps."
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+    def picture(self) -> Image:
+        "The current view as a plain PNG image: the output a saved notebook keeps."
+        return Image(data=self.png, format='png')
+
+    def _ipython_display_(self):
+        "Show the controls, then the picture as a plain image output that every redraw replaces."
+        bundle = self.widget._repr_mimebundle_()
         bundle = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
-        bundle.update({'image/png': base64.b64encode(self.png).decode(), 'text/plain': f'SpectrogramExplorer: {self.text}'})
-        return bundle
+        bundle['text/plain'] = 'Spectrogram explorer controls: run the cell to use them (the picture below is the last view shown).'
+        display(bundle, raw=True)
+        display(self.picture(), display_id=self.display_id)
+        self._shown = True
