@@ -48,15 +48,16 @@ def plot_transfer_matrix(
     "Heat maps of transfer minus scratch accuracy, one per target fraction; returns the figure."
     import matplotlib.pyplot as plt
     fracs = sorted(df.loc[df['kind'] == 'transfer', 'fraction'].unique())
-    fig, axes = plt.subplots(1, len(fracs), figsize=(3.6 * len(fracs), 3.2), squeeze=False)
-    for f, ax in zip(fracs, axes[0]):
+    fig, axes = plt.subplots(1, len(fracs), figsize=(min(12, 3.2 * len(fracs) + 1.4), 3.6), squeeze=False, layout='constrained')
+    for k, (f, ax) in enumerate(zip(fracs, axes[0])):
         m = transfer_matrix(df, f, freeze)
         im = ax.imshow(m.to_numpy(), cmap='RdBu', vmin=-0.5, vmax=0.5)
         ax.set_xticks(range(m.shape[1]), m.columns, rotation=45); ax.set_yticks(range(m.shape[0]), m.index)
         for (i, j), v in np.ndenumerate(m.to_numpy()):
-            if np.isfinite(v): ax.text(j, i, f"{v:+.2f}", ha='center', va='center', fontsize=8)
-        ax.set_title(f"{f:.0%} of target data", fontsize=9); ax.set_xlabel('target'); ax.set_ylabel('source')
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label='transfer - scratch accuracy')
+            if np.isfinite(v): ax.text(j, i, f"{v:+.2f}", ha='center', va='center', fontsize=8, color='w' if abs(v) > 0.3 else 'k')
+        ax.set_title(f"{f:.0%} of target data", fontsize=9); ax.set_xlabel('target')
+        if k == 0: ax.set_ylabel('source')                      # the rows are the same sources in every panel
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label='accuracy gain\n(transfer − scratch)')
     return fig
 
 def plot_convergence(
@@ -66,8 +67,9 @@ def plot_convergence(
 ):
     "Test accuracy per epoch for each target: scratch against every source; returns the figure."
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     targets = sorted(df.loc[df['kind'] == 'scratch', 'target'].unique())
-    fig, axes = plt.subplots(1, len(targets), figsize=(3.4 * len(targets), 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(min(12, 3.4 * len(targets)), 2.8), squeeze=False)
     for t, ax in zip(targets, axes[0]):
         sel = df[(df['target'] == t) & np.isclose(df['fraction'], fraction) &
                  ((df['kind'] == 'scratch') | ((df['kind'] == 'transfer') & (df['freeze'] == freeze)))]
@@ -75,6 +77,7 @@ def plot_convergence(
             ax.plot(range(1, len(r.val_accuracy) + 1), r.val_accuracy, marker='.', lw=2 if r.kind == 'scratch' else 1,
                     color='k' if r.kind == 'scratch' else None, label='scratch' if r.kind == 'scratch' else f"from {r.source}")
         ax.set_title(f"{t} ({fraction:.0%})", fontsize=9); ax.set_xlabel('epoch'); ax.set_ylim(0, 1); ax.legend(fontsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # epochs are whole numbers
     axes[0][0].set_ylabel('test accuracy')
     fig.tight_layout()
     return fig
