@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_teach/01_labs.ipynb #0419dc5b
 from __future__ import annotations
-import json
+import json, os, textwrap
 import numpy as np
 import torch.nn as nn
 from pathlib import Path
@@ -18,6 +18,7 @@ from ..data.labels import read_genre_labels
 from ..data.dataset import SpectrogramDataset
 from ..data.splits import train_val_split
 from ..synth.find import data_root
+from ..synth.corpus import _corpus_root, make_corpus
 from ..metrics.classification import classification_metrics
 from ..train.seed import seed_everything
 from ..train.device import get_device
@@ -31,7 +32,7 @@ from ..train.recipes import Recipe, default_recipe
 __all__ = ['FEATURE_SETS', 'LAB_OUTPUTS', 'LAB_NEEDS', 'lab_class_mapping', 'label_coverage', 'parse_feature_set', 'load_split',
            'write_metrics', 'has_affect', 'skip_lab', 'end_lab', 'heldout_split', 'lab_output', 'lab_metrics',
            'lab_out_dir', 'LabSetup', 'setup_lab', 'genre_cnn', 'Scored', 'train_and_score', 'lab_recipe',
-           'recipe_note', 'ablation_rows', 'stack_heads', 'results_table']
+           'describe_recipe', 'recipe_note', 'ablation_table', 'stack_heads', 'results_table', 'final_table']
 
 # %% ../../nbs/10_teach/01_labs.ipynb #d9ba3799
 def lab_class_mapping(
@@ -235,6 +236,22 @@ LAB_NEEDS = {  # what a lab may need of its data root: the check, and what a roo
                                "record of what it rendered (for FSD50K, see labkit.data.read_fsd50k)"),
 }
 
+_BUILD_TIME = {"tiny": "under a minute", "small": "about five minutes", "full": "about an hour"}  # on two cores
+
+def _lab_data(
+    data_dir:str|Path|None, # the lab's data_dir parameter
+    preset:str, # the embedded corpus's size
+) -> Path: # the data root
+    "`data_root(data_dir, preset)`, saying so first when the embedded corpus is built now (once, for minutes)."
+    if data_dir is not None or os.environ.get("LABKIT_DATA"): return data_root(data_dir, preset)
+    if not (_corpus_root(preset, None, 0) / "INFO.json").is_file():
+        print(f"building the embedded corpus ({preset!r} preset) once: {_BUILD_TIME.get(preset, 'minutes')} on a laptop; "
+              "later labs read it from the cache", flush=True)
+        try: from IPython import get_ipython
+        except ImportError: get_ipython = lambda: None
+        if getattr(get_ipython(), "kernel", None) is not None: return make_corpus(preset, progress=False)
+    return data_root(data_dir, preset)
+
 def setup_lab(
     lab:str, # the lab's name, e.g. '04_regression': its folder under runs/default when out_dir is None
     data_dir:str|Path|None=None, # the lab's data_dir parameter; None: the embedded corpus
@@ -247,7 +264,7 @@ def setup_lab(
     "The data root, output folder and device of a lab, said in a line each; the lab ends cleanly when its data lacks what it `needs`."
     if needs is not None and needs not in LAB_NEEDS:
         raise LabkitError(f"needs={needs!r} is not known; use one of {list(LAB_NEEDS)}, or None when any data root will do.")
-    root, out = data_root(data_dir, preset), lab_out_dir(out_dir, lab)
+    root, out = _lab_data(data_dir, preset), lab_out_dir(out_dir, lab)
     dev = None if device is None else get_device(device)
     print(f"data: {root}" + ("" if dev is None else f"\ndevice: {dev}"))
     if needs is not None:
@@ -282,7 +299,7 @@ def genre_cnn(
     fit(model, make_loader(Subset(genre, tr), batch_size=batch_size, seed=seed),
         make_loader(Subset(genre, va), batch_size=batch_size, shuffle=False), loss_fn=nn.CrossEntropyLoss(),
         epochs=epochs, lr=lr, patience=patience, device=device, metric_fn=classification_metrics,
-        scheduler=recipe.scheduler(epochs), out_dir=out, overwrite=True, seed=seed)
+        scheduler=recipe.scheduler(epochs), out_dir=out, overwrite=True, seed=seed, title="genre CNN on mel")
     return out / "best.pt"
 
 # %% ../../nbs/10_teach/01_labs.ipynb #119965ac
@@ -321,35 +338,64 @@ def lab_recipe(
     recipe = default_recipe(model, task, **kwargs) if spec == "auto" else Recipe(spec, **kwargs)
     return recipe if feature_set is None else recipe.for_input(parse_feature_set(feature_set)[0])
 
+_STEPS = {"standardize": "standardised inputs", "specaugment": "SpecAugment", "crops": "random {crop_frames}-frame crops",
+          "cosine": "cosine learning rate", "keyshift": "random key shifts", "keyalign": "key-aligned chroma"}
+_STEP_NAMES = {"keyshift": "key shifts", "keyalign": "key alignment"}
+
+def describe_recipe(
+    recipe:Recipe, # e.g. lab_recipe('auto', 'lstm', 'genre', 'mel_beat')
+) -> str: # one line
+    "A recipe in a few words: its ingredients, the model options it sets and what it leaves out for this input."
+    words = [_STEPS[w].format(crop_frames=recipe.crop_frames) for w in recipe.ingredients] or ["plain training"]
+    words += [f"{k}={v!r}" for k, v in recipe.model.items()]
+    left_out = " and ".join(_STEP_NAMES[w] for w in recipe.left_out)
+    return ", ".join(words) + (f"; {left_out} left out (no chroma rows)" if left_out else "")
+
 def _ablation_file(name):  # bench/results/<name> of the checkout, or None (a wheel has no bench/)
     root = _checkout_root()
     path = root / "bench" / "results" / name if root is not None else None
     return path if path is not None and path.is_file() else None
 
+_NO_ABLATION = "(the measurements behind the default recipes come with the labkit repository, not with an installed package)"
+
 def recipe_note(
     model:str, # 'lstm' or 'cnn'
     task:str, # 'genre' or 'affect'
-) -> str: # one sentence, with the measured numbers
+    width:int=110, # characters per line
+) -> str: # a sentence or two, with the measured numbers, in lines of at most `width` characters
     "Why the default recipe of `model` on `task` is what it is: the ablation's numbers, read from its results."
     path = _ablation_file("ablation.json")
-    if path is None: return "(the ablation behind the default recipes is in bench/results/ of the labkit repository)"
+    if path is None: return _NO_ABLATION
     row = next((r for r in json.loads(path.read_text()) if (r["model"], r["task"]) == (model, task)), None)
-    if row is None: return f"(the ablation in {path} has no row for {model} on {task})"
-    options = ", ".join(f"{k}={v!r}" for k, v in row["options"].items())
-    return (f"The ablation ({row['n']} seeds, bench/results/ablation.md) chose `{row['recipe']}`"
-            + (f" with {options}" if options else "") + f" for the {model.upper()} on {task}, reading {row['input']}: {row['metric']} "
-            f"{row['value']:.3f}, against {row['plain']:.3f} with plain training on {row['plain_input']} and {row['own_baseline']:.3f} for the "
-            "pooled baseline on the same input.")
+    if row is None: return f"(the ablation has no row for the {model.upper()} on {task})"
+    recipe = Recipe(row["recipe"], model=row["options"])
+    text = (f"For {task}, the {model.upper()} trains with {describe_recipe(recipe)}: the best recipe of an ablation over "
+            f"{row['n']} seeds, with {row['metric']} {row['value']:.3f} on {row['input']}, against {row['plain']:.3f} with plain "
+            f"training on {row['plain_input']} and {row['own_baseline']:.3f} for the pooled baseline on {row['input']}.")
+    return textwrap.fill(text, width, break_on_hyphens=False)
 
-def ablation_rows(
-    model:str, # 'LSTM' or 'CNN': the table rows to keep
-) -> str:
-    "The rows of the recipe ablation table (bench/results/ablation.md of the checkout) for `model`, with their headers."
+def _md_cells(line:str) -> list[str]: return [c.strip() for c in line.strip().strip("|").split("|")]
+
+def ablation_table(
+    model:str, # 'LSTM' or 'CNN': the rows to keep, beside the pooled baselines
+    task:str="genre", # 'genre' or 'affect': the section of the table
+):
+    "The recipe ablation's rows for `model` on `task`, beside the pooled baselines: one DataFrame, '—' where nothing was measured."
+    import pandas as pd
     path = _ablation_file("ablation.md")
-    if path is None: return "(the ablation table is bench/results/ablation.md in the labkit repository)"
-    keep = [l for l in path.read_text().splitlines()
-            if l.startswith("###") or l.startswith("| model") or l.startswith(f"| {model} ") or l.startswith("| pooled")]
-    return "\n".join(keep)
+    if path is None: return pd.DataFrame({"ablation": [_NO_ABLATION]})
+    section, rows, header = None, [], None
+    for line in path.read_text().splitlines():
+        if line.startswith("### "): section = line[4:].split()[0].lower()
+        elif section == task and line.startswith("|") and not set(line) <= set("|- :"):
+            cells = _md_cells(line)
+            if cells[0] == "model": header = cells
+            elif cells[0] in (model, "pooled baseline"): rows.append(cells)
+    if header is None: raise LabkitError(f"the ablation has no {task!r} table; use 'genre' or 'affect'.")
+    table = pd.DataFrame(rows, columns=header).rename(columns={"row (adds)": "recipe (adds)"})
+    table["recipe (adds)"] = table["recipe (adds)"].str.replace(r" \(n=\d+\)$", "", regex=True)
+    keep = [c for c in table.columns if "−" not in c and c != "s per run"]
+    return table[keep].set_index(["model", "recipe (adds)"]).replace("", "—")
 
 # %% ../../nbs/10_teach/01_labs.ipynb #e76ca314
 def stack_heads(
@@ -372,3 +418,16 @@ def results_table(
     cell = lambda v: "—" if v is None or (isinstance(v, float) and np.isnan(v)) else (
         f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else v)
     return table.map(cell)
+
+# %% ../../nbs/10_teach/01_labs.ipynb #0899f966
+def final_table(
+    metrics:dict, # a lab's metrics, holding 'vs_baseline': dicts of model, metric, value and baseline
+    digits:int=3, # decimals of every number
+):
+    "A lab's results as one table: each model and metric, its score beside the pooled baseline's, and the difference."
+    import pandas as pd
+    rows = metrics.get("vs_baseline")
+    if not rows: raise LabkitError(f"the metrics have no 'vs_baseline' rows to show (keys: {list(metrics)}).")
+    t = pd.DataFrame(rows).set_index(["model", "metric"])[["value", "baseline"]].astype(float)
+    t = t.assign(difference=t["value"] - t["baseline"]).rename(columns={"value": "score", "baseline": "pooled baseline"})
+    return results_table(t, digits)
