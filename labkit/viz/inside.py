@@ -113,8 +113,8 @@ def plot_activations(
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
     extra = 1 if show_input else 0
-    row = min(1.9, 6.4 / (nrows + extra))                 # at most 12 x 7 inches: a 1280 x 800 window at 100 dpi
-    fig = plt.figure(figsize=(min(12.0, 3.0 * ncols + 1), row * (nrows + extra) + 0.6), layout='constrained')
+    row = min(1.9, 6.2 / (nrows + extra))                 # under 12 x 7 inches: a 1280 x 800 window at 100 dpi
+    fig = plt.figure(figsize=(min(11.5, 3.0 * ncols + 1), row * (nrows + extra) + 0.6), layout='constrained')
     grid = fig.add_gridspec(nrows + extra, ncols)
     if show_input:
         ax = fig.add_subplot(grid[0, :])
