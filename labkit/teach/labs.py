@@ -236,7 +236,7 @@ LAB_NEEDS = {  # what a lab may need of its data root: the check, and what a roo
                                "record of what it rendered (for FSD50K, see labkit.data.read_fsd50k)"),
 }
 
-_BUILD_TIME = {"tiny": "under a minute", "small": "about five minutes", "full": "about an hour"}  # on two cores
+_BUILD_TIME = {"tiny": "under a minute", "small": "five to ten minutes", "full": "two to three hours"}  # rendered audio, scaled
 
 def _lab_data(
     data_dir:str|Path|None, # the lab's data_dir parameter
@@ -245,7 +245,7 @@ def _lab_data(
     "`data_root(data_dir, preset)`, saying so first when the embedded corpus is built now (once, for minutes)."
     if data_dir is not None or os.environ.get("LABKIT_DATA"): return data_root(data_dir, preset)
     if not (_corpus_root(preset, None, 0) / "INFO.json").is_file():
-        print(f"building the embedded corpus ({preset!r} preset) once: {_BUILD_TIME.get(preset, 'minutes')} on a laptop; "
+        print(f"building the embedded corpus ({preset!r} preset) once: {_BUILD_TIME.get(preset, 'minutes')} on two cores; "
               "later labs read it from the cache", flush=True)
         try: from IPython import get_ipython
         except ImportError: get_ipython = lambda: None
