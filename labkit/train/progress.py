@@ -149,16 +149,20 @@ class Progress:
         title:str|None=None, # what trains, e.g. 'LSTM on mel_beat': the first line of the log
     ):
         self.mode, self.epochs, self.overfitting, self.title = progress_mode(progress), epochs, overfitting, title
-        self.live, self.n_batches, self.t0 = None, None, time.perf_counter()
+        self.live, self.n_batches, self.t0, self.headed = None, None, time.perf_counter(), not title
 
     @property
     def on(self)->bool:
         "Whether anything is shown."
         return self.mode != 'none'
 
+    def _head(self):
+        "Say the title, once, before anything else of this run."
+        if not self.headed and self.on: self.headed = True; self.say(self.title)
+
     def note(self, line:str):
-        "Print a line before training (a resume, a deleted run), unless progress is off."
-        if self.on: print(line)
+        "Print a line before training (a resume, a deleted run), under the title, unless progress is off."
+        if self.on: self._head(); print(line)
 
     def start(self, done:int, batches):
         "Open the log: the title, and the live bar ('bar' mode) for a run with `done` epochs behind it, over `batches` each epoch."
@@ -166,7 +170,7 @@ class Progress:
         if self.mode == 'bar':
             self.live = LiveLine(self.epochs - done, 'overfitting', 'epoch') if self.overfitting else \
                         LiveLine(self.n_batches, '', 'batch')
-        if self.on and self.title: self.say(self.title)
+        self._head()
         self.t0 = time.perf_counter()
 
     def epoch_bar(self, epoch:int)->LiveLine|None:
