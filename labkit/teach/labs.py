@@ -195,7 +195,7 @@ def lab_output(
         return path
     path = Path(out_dir).parent / rel
     if path.is_file(): return path
-    if not quiet: print(f"{path} not found: run {maker} first in the same run folder to compare with it.")
+    if not quiet: print(f"not found: {path}\n(run {maker} first in the same run folder to compare with it)")
     return None
 
 def lab_metrics(
