@@ -380,7 +380,7 @@ def ablation_table(
     model:str, # 'LSTM' or 'CNN': the rows to keep, beside the pooled baselines
     task:str="genre", # 'genre' or 'affect': the section of the table
 ):
-    "The recipe ablation's rows for `model` on `task`, beside the pooled baselines: one DataFrame, '—' where nothing was measured."
+    "The recipe ablation's rows for `model` on `task` and the pooled baselines that concern it, as a DataFrame ('—': not measured)."
     import pandas as pd
     path = _ablation_file("ablation.md")
     if path is None: return pd.DataFrame({"ablation": [_NO_ABLATION]})
@@ -390,7 +390,8 @@ def ablation_table(
         elif section == task and line.startswith("|") and not set(line) <= set("|- :"):
             cells = _md_cells(line)
             if cells[0] == "model": header = cells
-            elif cells[0] in (model, "pooled baseline"): rows.append(cells)
+            elif cells[0] == model or cells[0] == "pooled baseline" and "input)" not in cells[1].replace(f"({model} input)", ""):
+                rows.append(cells)
     if header is None: raise LabkitError(f"the ablation has no {task!r} table; use 'genre' or 'affect'.")
     table = pd.DataFrame(rows, columns=header).rename(columns={"row (adds)": "recipe (adds)"})
     table["recipe (adds)"] = table["recipe (adds)"].str.replace(r" \(n=\d+\)$", "", regex=True)
