@@ -29,7 +29,8 @@ def _lines_of(text:str) -> list[str]:
 def _faults_of_text(where:str, text:str, kind:str) -> list[str]:
     "Raw markdown tables, dumps of long floats and overlong lines in one output's plain text."
     faults = []
-    if _MD_RULE.search(text) or _MD_ROWS.search(text): faults.append(f"{where}: a raw markdown table in {kind} (show a DataFrame or Markdown)")
+    if _MD_RULE.search(text) or _MD_ROWS.search(text):
+        faults.append(f"{where}: a raw markdown table in {kind} (show a DataFrame or Markdown)")
     if "{" in text and _LONG_FLOAT_ENTRY.search(text):
         faults.append(f"{where}: a dict or JSON dump of long floats in {kind} (show a rounded table)")
     long = [l for l in _lines_of(text) if len(l) > MAX_LINE]
@@ -43,7 +44,7 @@ def output_faults(nb) -> list[str]:
     for i, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code": continue
         outputs = cell.get("outputs", [])
-        first = (cell.get("source") or "").strip().splitlines()[:1]
+        first = _text(cell.get("source")).strip().splitlines()[:1]
         where = f"cell {i} ({first[0][:50]!r})" if first else f"cell {i}"
         pngs, static, widgets = [], False, False
         for o in outputs:
