@@ -178,3 +178,21 @@ def test_an_executed_lab_reads_well(tiny_run, lab):
     assert results[lab.stem]["status"] == "ok", results[lab.stem]["error"]
     faults = output_faults(nbformat.read(out / lab.name, as_version=4))
     assert not faults, f"{lab.name}:\n" + "\n".join(faults)
+
+
+# where a person would rather hear than read: the players each lab must hold (saved in the notebook, so they play
+# when it is reopened): one clip per class and one clip three ways (lab 1), the surest mistakes (labs 2 and 3), a clip
+# and its nearest neighbours (lab 7), one clip per domain (lab 8)
+PLAYERS = {"01_explore": 2, "02_lstm_genre": 1, "03_cnn_genre": 1, "07_embeddings": 1, "08_cross_domain": 1}
+
+
+def players(nb) -> int:
+    "How many outputs of a notebook hold audio players."
+    return sum("<audio" in _text(o.get("data", {}).get("text/html")) for c in nb.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", [p for p in list_labs() if p.stem in PLAYERS], ids=lambda p: p.stem)
+def test_a_music_lab_lets_you_listen(tiny_run, lab):
+    out, _ = tiny_run
+    assert players(nbformat.read(out / lab.name, as_version=4)) >= PLAYERS[lab.stem], f"{lab.name}: players missing"

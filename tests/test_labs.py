@@ -131,9 +131,6 @@ def test_run_summary(tiny_run):
     assert "| lab | status | time (s) |" in md and all(l.stem in md for l in LABS)
 
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
 def test_a_reopened_lab_shows_its_results_as_text(tiny_run, lab):
@@ -144,12 +141,9 @@ def test_a_reopened_lab_shows_its_results_as_text(tiny_run, lab):
     for cell in nb.cells:
         outputs = cell.get("outputs", [])
         assert len(outputs) <= 50, f"{lab.stem}: a cell has {len(outputs)} outputs; JupyterLab hides those past 50"
-        for o in outputs:
+        for o in outputs:       # widget views without a picture and NaN in tables: output_faults (test_lab_outputs.py)
             data = o.get("data", {})
-            assert WIDGET not in data or "image/png" in data, f"{lab.stem}: a widget view with nothing to show without its kernel"
             text.append(o.get("text", "") + data.get("text/plain", "") + data.get("text/html", ""))
-            if o.get("output_type") == "execute_result":
-                assert "NaN" not in data.get("text/plain", "") + data.get("text/html", ""), f"{lab.stem}: NaN in a results table"
     text = "\n".join(text)
     for hist in (out / lab.stem).rglob("history.json"):     # every epoch of every model trained, as text
         for r in json.loads(hist.read_text()):

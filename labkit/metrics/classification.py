@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, classification_report, precision_rec
 from ..core.errors import LabkitError
 
 # %% auto #0
-__all__ = ['classification_report_dict', 'classification_table', 'confusion', 'classification_metrics']
+__all__ = ['classification_report_dict', 'classification_table', 'confusion', 'confident_mistakes', 'classification_metrics']
 
 # %% ../../nbs/05_metrics/01_classification.ipynb #09989c3a
 def _as_numpy(
@@ -84,6 +84,20 @@ def confusion(
     _check_same_length(y_true, y_pred)
     n = n_classes or int(max(y_true.max(initial=0), y_pred.max(initial=0))) + 1
     return confusion_matrix(y_true, y_pred, labels=list(range(n)), normalize=normalize)
+
+# %% ../../nbs/05_metrics/01_classification.ipynb #138630cd
+def confident_mistakes(
+    y_true, # true class indices (N,)
+    scores, # the model's scores (N, C): logits or probabilities
+    k:int=4, # how many to return (fewer when there are fewer mistakes)
+)->np.ndarray: # row indices, surest mistake first
+    "The `k` wrongly classified rows with the largest margin of the chosen class's score over the true class's."
+    y_true, scores = _as_numpy(y_true, 'y_true').astype(int).reshape(-1), _as_numpy(scores, 'scores')
+    _check_same_length(y_true, scores)
+    pred = scores.argmax(1)
+    margin = scores[np.arange(len(pred)), pred] - scores[np.arange(len(pred)), y_true]
+    wrong = np.flatnonzero(pred != y_true)
+    return wrong[np.argsort(-margin[wrong], kind="stable")][:k]
 
 # %% ../../nbs/05_metrics/01_classification.ipynb #188f05d0
 def classification_metrics(

@@ -75,6 +75,7 @@ class Checks:
     id:str # the tests cell's id, e.g. q2_pad_batch_tests
     covers:tuple=() # the names of the functions these tests check
     results:list=field(default_factory=list) # (name, passed, detail) per test run so far
+    setup_failed:str="" # why the tests' set-up failed, if it did: every test then fails with that reason
 
     def __post_init__(self):
         for name in self.covers: RESULTS[name] = self
@@ -105,8 +106,14 @@ class _Check:
         if kind is not None and not issubclass(kind, Exception): return False     # Ctrl-C, sys.exit: not ours to stop
         detail = "" if error is None else _explain_here(error, tb)
         if self.name is None:                                                     # the tests' set-up
-            if error is not None: print(f"✗ the tests' set-up failed: {detail}", flush=True)
+            if error is not None and not isinstance(error, NotImplementedError):
+                print(f"(the tests' set-up failed: {detail})", flush=True)
+            self.checks.setup_failed = detail
             return True
+        if self.checks.setup_failed:                      # a test on a set-up that failed fails, whatever it saw
+            unanswered = self.checks.setup_failed.startswith("not answered")
+            error = NotImplementedError() if unanswered else error or RuntimeError()
+            detail = self.checks.setup_failed if unanswered else f"the tests' set-up failed ({self.checks.setup_failed})"
         self.checks.results.append((self.name, error is None, detail))
         hint = None if isinstance(error, NotImplementedError) else self.hint   # unanswered: nothing to hint at yet
         print(test_line(self.name, error is None, detail, hint), flush=True)

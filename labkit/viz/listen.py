@@ -10,12 +10,13 @@ import librosa
 from IPython.display import Audio
 
 from ..core.errors import LabkitError
+from ..metrics.classification import confident_mistakes
 from ..data.layout import N_CHROMA, N_FUSED, N_MELS
 from ..audio.io import HOP, N_FFT, SR
 
 # %% auto #0
 __all__ = ['LISTEN_SR', 'EXCERPT_SECONDS', 'mel_to_audio', 'mfcc_to_audio', 'chroma_to_audio', 'beat_grid', 'beat_synced_mel',
-           'beat_clicks', 'player', 'Players']
+           'beat_clicks', 'player', 'Players', 'mistake_players']
 
 # %% ../../nbs/07_viz/05_listen.ipynb #0c34d7d3
 LISTEN_SR = 11025  # sample rate of every rendering, Hz: sound up to 5.5 kHz, half the samples of the features' 22050 Hz
@@ -216,3 +217,20 @@ class Players:
     def __repr__(self) -> str:
         text = f"{len(self.labels)} player(s) at {self.rate} Hz: " + ", ".join(l.replace(chr(10), " ") for l in self.labels)
         return text if len(text) <= 150 else text[:147] + "..."
+
+# %% ../../nbs/07_viz/05_listen.ipynb #c3469aa5
+def mistake_players(
+    y_true, # true class indices (N,), in the order of `ids`
+    scores, # the model's scores (N, C)
+    ids:list, # the clip id of each row
+    frames_of, # clip id -> its (T, 128) mel frames, or a fused (T, 140) array
+    classes:list, # class names, by index
+    k:int=4, # how many mistakes
+    title:str|None=None, # a line above the players; None: says what they are
+) -> Players|str: # a note instead of players when there is no mistake
+    "Players of the `k` clips a classifier got most surely wrong, labelled with the true and the predicted class."
+    wrong = confident_mistakes(y_true, scores, k)
+    if not len(wrong): return "no test clip was misclassified: nothing to listen to"
+    pred, true = np.asarray(scores).argmax(1), np.asarray(y_true).astype(int)
+    return Players({f"{classes[true[i]]}, heard as {classes[pred[i]]}\nclip {ids[i]}": mel_to_audio(frames_of(ids[i]))
+                    for i in wrong}, title=title or f"The {len(wrong)} test clips the model got most surely wrong")
