@@ -155,8 +155,9 @@ def main(argv:list[str]|None=None) -> int:
                 from labkit.teach.release import copy_labs
                 copied = copy_labs(args.dir, only=_only(args.only), force=args.force, instructor=args.instructor)
                 for p in copied: print(p)
-                print(f"the instructor's copies (solutions and hidden tests) of {len(copied)} labs" if args.instructor else
-                      f"the student copies of {len(copied)} labs: open them in Jupyter and Run All; exercises you have "
+                labs = f"{len(copied)} lab{'s' * (len(copied) != 1)}"
+                print(f"the instructor's copies (solutions and hidden tests) of {labs}" if args.instructor else
+                      f"the student copies of {labs}: open them in Jupyter and Run All; exercises you have "
                       "not written yet use labkit's version and say so")
         elif args.command == "bench":
             from labkit.run.labs import run_benchmarks

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_teach/04_feedback.ipynb #09931c33
 from __future__ import annotations
-import ast, linecache, reprlib, sys
+import ast, linecache, re, reprlib, sys
 from dataclasses import dataclass, field
 
 # %% auto #0
@@ -19,6 +19,7 @@ def test_line(
 ) -> str:
     "One test's feedback: `✓ name`, or `✗ name: detail` and the hint on the next line."
     if passed: return f"✓ {name}"
+    detail = detail.replace("\n", "\n    ")                       # a second line of the detail, indented under the first
     return f"✗ {name}" + (f": {detail}" if detail else "") + (f"\n    hint: {hint}" if hint else "")
 
 # %% ../../nbs/10_teach/04_feedback.ipynb #5c9e1904
@@ -26,7 +27,19 @@ _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", 
         ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
 _repr = reprlib.Repr()      # values shortened: a tensor or a long list stays on one line
 _repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxtuple, _repr.maxdict = 60, 60, 8, 8, 6
-_short = _repr.repr
+
+def _cap(text:str, width:int) -> str:
+    "`text` on one line of at most `width` characters."
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+def _short(value, width:int=70) -> str:
+    "A value's repr on one line of at most `width` characters."
+    return _cap(_repr.repr(value), width)
+
+def _expected_got(expected:str, got:str) -> str:
+    "`expected X, got Y` on one line, or on two when that line would be long."
+    return f"expected {expected}, got {got}" if len(expected) + len(got) <= 80 else f"expected {expected}\ngot      {got}"
 
 def _value(node:ast.AST, ns:dict):
     return eval(compile(ast.Expression(node), "<check>", "eval"), ns)
@@ -42,9 +55,11 @@ def _compare(node:ast.AST, ns:dict, source:str) -> str:
     "Expected/got for a comparison, or the false expression itself."
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
         left, right = _value(node.left, ns), _value(node.comparators[0], ns)
-        if isinstance(node.ops[0], ast.Eq): return f"expected {_short(right)}, got {_short(left)}"
-        return f"{ast.get_source_segment(source, node)}: got {_short(left)} {_OPS.get(type(node.ops[0]), '?')} {_short(right)}, which is false"
-    return f"{ast.get_source_segment(source, node)} is false"
+        if isinstance(node.ops[0], ast.Eq): return _expected_got(_short(right), _short(left))
+        return f"{_cap(ast.get_source_segment(source, node), 60)}: got {_short(left, 40)} {_OPS.get(type(node.ops[0]), '?')} {_short(right, 40)}, which is false"
+    return f"{_cap(ast.get_source_segment(source, node), 100)} is false"
+
+_NUMPY_SIDES = re.compile(r"ACTUAL: (?P<got>.*?)\n\s*DESIRED: (?P<expected>.*)", re.S)
 
 def explain_failure(
     error:BaseException, # what the test raised
@@ -52,14 +67,15 @@ def explain_failure(
     ns:dict, # the namespace it ran in, to evaluate the failing comparison again
     lineno:int|None=None, # the line of `source` that raised (1-based); None: not known
 ) -> str:
-    "Why a test failed, in one line: expected and got for a failed comparison, else the error and its line."
+    "Why a test failed, in a line or two: expected and got for a failed comparison, else the error and its line."
     lines = source.splitlines()
-    where = f" (at: {lines[lineno - 1].strip()})" if lineno and 0 < lineno <= len(lines) else ""
+    where = f" (at: {_cap(lines[lineno - 1], 80)})" if lineno and 0 < lineno <= len(lines) else ""
     if isinstance(error, NotImplementedError): return "not answered yet (it raises NotImplementedError)"
     if not isinstance(error, AssertionError):
-        text = str(error) if len(str(error)) <= 120 else str(error)[:117] + "..."
-        return f"{type(error).__name__}" + (f": {text}" if text else "") + where
-    msg = f" ({_short(error.args[0])})" if error.args else ""
+        return f"{type(error).__name__}" + (f": {_cap(str(error), 100)}" if str(error) else "") + where
+    sides = _NUMPY_SIDES.search(str(error))                # numpy.testing's assert_allclose and friends say both sides
+    if sides: return _expected_got(_cap(sides["expected"], 70), _cap(sides["got"], 70))
+    msg = f" ({_short(error.args[0], 50)})" if error.args else ""
     try:
         stmt = next(n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Assert) and n.lineno <= (lineno or 0) <= n.end_lineno)
         return _compare(_false_part(stmt.test, ns), ns, source) + msg

@@ -160,7 +160,7 @@ def feedback_markdown(
         passed = sum(t["passed"] for t in e["tests"])
         md += ["", f"## {e['id']}: {passed}/{len(e['tests'])} tests passed", ""]
         for t in e["tests"]:                                 # the lines the student copy prints, hidden tests without details
-            msg = (t["message"] or "failed").splitlines()[-1][:300]
+            msg = ", ".join(" ".join(l.split()) for l in (t["message"] or "failed").splitlines() if l.strip())[:300]
             if t["hidden"]:
                 line = test_line(f"{t['name']} (hidden)", t["passed"], msg if msg.startswith("did not run") else "")
             else: line = test_line(t["name"], t["passed"], msg, t.get("hint"))
