@@ -15,8 +15,8 @@ from ..data.layout import N_CHROMA, N_FUSED, N_MELS
 from ..audio.io import HOP, N_FFT, SR
 
 # %% auto #0
-__all__ = ['LISTEN_SR', 'EXCERPT_SECONDS', 'mel_to_audio', 'mfcc_to_audio', 'chroma_to_audio', 'beat_grid', 'beat_synced_mel',
-           'beat_clicks', 'player', 'Players', 'mistake_players']
+__all__ = ['LISTEN_SR', 'EXCERPT_SECONDS', 'PLAYER_WIDTH', 'mel_to_audio', 'mfcc_to_audio', 'chroma_to_audio', 'beat_grid',
+           'beat_synced_mel', 'beat_clicks', 'player', 'Players', 'mistake_players']
 
 # %% ../../nbs/07_viz/05_listen.ipynb #0c34d7d3
 LISTEN_SR = 11025  # sample rate of every rendering, Hz: sound up to 5.5 kHz, half the samples of the features' 22050 Hz
@@ -175,13 +175,16 @@ def beat_clicks(
     return ((0.7 * y / peak if peak > 0 else y) + 0.5 * clicks).astype(np.float32)
 
 # %% ../../nbs/07_viz/05_listen.ipynb #a27b1dc0
+PLAYER_WIDTH = 240 # pixels of a player; a row of players wraps where the notebook is narrower
+
 def player(
     audio, # 1-D sound at any scale (it is scaled to full loudness; silence stays silent)
     rate:int=LISTEN_SR, # its sample rate, Hz
-    width:int=240, # of the player, pixels
+    width:int=None, # of the player, pixels; None: PLAYER_WIDTH
 ) -> str: # HTML of one <audio> element
     "One audio player holding its sound: a 16-bit WAV (IPython's `Audio`) in the `src` of the <audio> element itself."
     _check_rate(rate)
+    width = PLAYER_WIDTH if width is None else width
     y = np.asarray(audio, dtype=np.float64)
     if y.ndim != 1 or len(y) == 0: raise LabkitError(f"audio has shape {y.shape}: expected a 1-D sound with at least one sample.")
     if not np.isfinite(y).all(): raise LabkitError(f"audio holds {int((~np.isfinite(y)).sum())} NaN or infinite samples; render it again.")
@@ -190,13 +193,13 @@ def player(
 
 # %% ../../nbs/07_viz/05_listen.ipynb #664e2da5
 class Players:
-    "Labelled audio players in a table; the sound is in the HTML, so a saved notebook still plays."
+    "Labelled audio players side by side; the sound is in the HTML, so a saved notebook still plays."
     def __init__(
         self,
         clips:dict, # {label: 1-D sound}; a line break in a label starts a second line
         rate:int=LISTEN_SR, # sample rate of every sound, Hz
         columns:int=4, # players per row
-        title:str|None=None, # a line above the table
+        title:str|None=None, # a line above the players
     ):
         if not isinstance(clips, dict) or not clips:
             raise LabkitError(f"clips={clips!r:.80} is not valid: give a dict {{label: sound}} with at least one entry, "
@@ -207,12 +210,12 @@ class Players:
         self.players = [player(a, rate) for a in clips.values()]
 
     def _repr_html_(self) -> str:
-        cell = lambda label, p: ('<td style="text-align:left;vertical-align:top;padding:4px 12px 8px 0">'
-                                 f'<div>{html.escape(label).replace(chr(10), "<br>")}</div>{p}</td>')
-        cells = [cell(l, p) for l, p in zip(self.labels, self.players)]
-        rows = "".join("<tr>" + "".join(cells[i:i + self.columns]) + "</tr>" for i in range(0, len(cells), self.columns))
+        "The players side by side, `columns` to a row at most, wrapping to the next row where the window is narrower."
+        cell = lambda label, p: (f'<div style="margin:4px 16px 8px 0">'
+                                 f'<div>{html.escape(label).replace(chr(10), "<br>")}</div>{p}</div>')
         head = f'<div style="font-weight:bold;margin:6px 0 2px">{html.escape(self.title)}</div>' if self.title else ""
-        return f"{head}<table>{rows}</table>"
+        return (f'{head}<div style="display:flex;flex-wrap:wrap;max-width:{self.columns * (PLAYER_WIDTH + 16)}px">'
+                + "".join(cell(l, p) for l, p in zip(self.labels, self.players)) + "</div>")
 
     def __repr__(self) -> str:
         text = f"{len(self.labels)} player(s) at {self.rate} Hz: " + ", ".join(l.replace(chr(10), " ") for l in self.labels)
