@@ -1,7 +1,7 @@
 """Every lab notebook runs under papermill, through `labkit lab`'s own runner, with tiny parameters on the tiny
 preset, and writes sane metrics. The checks look for values that are present, finite and in range, and for
 learning where it is meaningful even on tiny data (the one-batch overfit check); never for exact numbers."""
-import json, math
+import json, math, re
 from pathlib import Path
 
 import nbformat, papermill as pm, pytest
@@ -148,3 +148,15 @@ def test_a_reopened_lab_shows_its_results_as_text(tiny_run, lab):
     for hist in (out / lab.stem).rglob("history.json"):     # every epoch of every model trained, as text
         for r in json.loads(hist.read_text()):
             if "overfit" not in hist.parts: assert f"train_loss {r['train_loss']:.4f}" in text, f"{hist}: epoch {r['epoch']} missing"
+
+
+# what a student cannot resolve in a lab's words: the repository's own files, seed numbers, course codes
+JARGON = re.compile(r"(?<![\w/])(?:bench|tests|tools|nbs)/[\w./-]+|\bseed \d{2,}\b|\b(?:CS|EE|ECE|COMP) ?\d{3}\b")
+
+
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_lab_prose_speaks_to_a_student(lab):
+    "No repository paths, seed numbers or course codes in a lab's prose: name the study, the paper or the idea instead."
+    found = [(i, m.group(0)) for i, c in enumerate(nbformat.read(lab, as_version=4).cells) if c.cell_type == "markdown"
+             for m in JARGON.finditer(c.source)]
+    assert not found, f"{lab.name}: {found}"
