@@ -44,11 +44,12 @@ nbtest: $(STAMP)
 
 # Two workers, one test file each at a time. A lab run read by several tests is made once per session
 # (tests/conftest.py: the first worker to need it runs it, the other waits for it and reads it).
+# One BLAS/OpenMP thread per process: two workers each running a kernel on 2 cores would otherwise run 4 threads.
 pytest: $(STAMP)
-	$(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
 
 quick: $(STAMP)
-	$(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/labkit bench

@@ -26,6 +26,17 @@ def _lines_of(text:str) -> list[str]:
     return [line.rsplit("\r", 1)[-1] for line in text.split("\n")]
 
 
+def _merged_streams(outputs:list) -> list:
+    "The outputs as a front end shows them: consecutive stream outputs of one name joined into one (papermill saves each flush)."
+    merged = []
+    for o in outputs:
+        if (o.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == o.get("name")):
+            merged[-1] = {**merged[-1], "text": _text(merged[-1].get("text")) + _text(o.get("text"))}
+        else: merged.append(o)
+    return merged
+
+
 def _faults_of_text(where:str, text:str, kind:str) -> list[str]:
     "Raw markdown tables, dumps of long floats and overlong lines in one output's plain text."
     faults = []
@@ -43,7 +54,7 @@ def output_faults(nb) -> list[str]:
     faults = []
     for i, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code": continue
-        outputs = cell.get("outputs", [])
+        outputs = _merged_streams(cell.get("outputs", []))
         first = _text(cell.get("source")).strip().splitlines()[:1]
         where = f"cell {i} ({first[0][:50]!r})" if first else f"cell {i}"
         pngs, static, widgets = [], False, False
@@ -110,6 +121,8 @@ def clean_notebook():
         [shown({"text/html": '<table><td><audio src="data:audio/wav;base64,AB/NaN+x"></audio></td></table>',
                 "text/plain": "1 player"}, "execute_result")],                 # NaN inside embedded data is not shown
         [stream("\rtraining:  50%|#####     | 1/2\rtraining: 100%|##########| 2/2\n")],
+        [stream("\rruns:  50%|#####     | 1/2", "stderr"), stream("\rruns: 100%|##########| 2/2", "stderr"),
+         stream("\n", "stderr")],                                       # a bar left on screen, saved flush by flush
     )
 
 
@@ -137,6 +150,8 @@ FAULTS = {
     "empty stderr": ([stream("\r", "stderr")], "empty stderr"),
     "emptied stderr": ([stream("\rsynth small:  50%|#####     | 1/2\r                              \r", "stderr")],
                        "empty stderr"),
+    "emptied stderr, flush by flush": ([stream("\rruns:  50%|#####     | 1/2", "stderr"), stream("\r              \r", "stderr")],
+                                       "empty stderr"),
     "bare widget": ([shown({WIDGET: {"model_id": "abc"}, "text/plain": "HBox(children=...)"})], "widget view"),
     "long line": ([stream("epoch 1/1  " + "  ".join(f"val_metric_{k} 0.1234" for k in range(12)) + "\n")],
                   "longer than 150"),

@@ -52,7 +52,7 @@ def parallel_map(
     "Run `fn` on every job over a pool of processes, yielding results as they come; a dead worker raises."
     _check_jobs(n_jobs)
     n_jobs = min(default_jobs() if n_jobs is None else int(n_jobs), max(len(jobs), 1))
-    bar = tqdm(total=len(jobs), desc=desc, disable=not progress or not jobs, leave=False)
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress or not jobs)  # left on screen: a bar erased at its end leaves an empty stderr output in a saved notebook
     try:
         if n_jobs == 1:
             for i, job in enumerate(jobs):
@@ -79,4 +79,4 @@ def parallel_map(
                                   "in compiled code). Run again with n_jobs=1 to see the error in this process.") from None
             finally:
                 for f in futures: f.cancel()
-    finally: bar.close()
+    finally: bar.close(); sys.stderr.flush()   # the bar's last line before anything printed after it

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #01cd7f5e
 from __future__ import annotations
-import json, math, time, torch
+import json, math, sys, time, torch
 import pandas as pd
 import numpy as np
 import multiprocessing as mp
@@ -256,14 +256,14 @@ def run_study(
     todo = [i for i, s in enumerate(specs) if not (cache / f"{_run_key(s)}.json").is_file()]
     out = [None] * len(specs)
     for i in set(range(len(specs))) - set(todo): out[i] = run_one(specs[i], cache)
-    bar = tqdm(total=len(todo), desc='runs', disable=not progress or not todo, leave=False)
+    bar = tqdm(total=len(todo), desc='runs', disable=not progress or not todo)  # left on screen: a bar erased at its end leaves an empty stderr output in a saved notebook
     if n_jobs <= 1 or len(todo) <= 1:
         for i in todo: out[i] = run_one(specs[i], cache, threads); bar.update()
     else:
         with ProcessPoolExecutor(min(n_jobs, len(todo)), mp_context=mp.get_context('spawn')) as ex:
             futures = {ex.submit(run_one, specs[i], cache, threads): i for i in todo}
             for f in as_completed(futures): out[futures[f]] = f.result(); bar.update()
-    bar.close()
+    bar.close(); sys.stderr.flush()   # the bar's last line before anything printed after it
     return out
 
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #4f1b365e
