@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat, papermill as pm, pytest
 
 from labkit.run.params import list_labs
+from test_lab_outputs import PLAYERS, output_faults, players
 
 LABS = list_labs()
 CORE = {"data_dir", "preset", "epochs", "batch_size", "seed", "device", "out_dir"}
@@ -160,3 +161,20 @@ def test_lab_prose_speaks_to_a_student(lab):
     found = [(i, m.group(0)) for i, c in enumerate(nbformat.read(lab, as_version=4).cells) if c.cell_type == "markdown"
              for m in JARGON.finditer(c.source)]
     assert not found, f"{lab.name}: {found}"
+
+
+# the executed labs' outputs, here beside the other checks of `tiny_run` (one xdist worker reads it, none waits for it)
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
+def test_an_executed_lab_reads_well(tiny_run, lab):
+    out, results = tiny_run
+    assert results[lab.stem]["status"] == "ok", results[lab.stem]["error"]
+    faults = output_faults(nbformat.read(out / lab.name, as_version=4))
+    assert not faults, f"{lab.name}:\n" + "\n".join(faults)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lab", [p for p in LABS if p.stem in PLAYERS], ids=lambda p: p.stem)
+def test_a_music_lab_lets_you_listen(tiny_run, lab):
+    out, _ = tiny_run
+    assert players(nbformat.read(out / lab.name, as_version=4)) >= PLAYERS[lab.stem], f"{lab.name}: players missing"

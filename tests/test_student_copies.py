@@ -65,7 +65,7 @@ def student_runs(tmp_path_factory):
                 nb = nbformat.read(folder / "release" / lab.name, as_version=4)
                 nbformat.write(nb if how == "unanswered" else answered(lab, nb, how), labs / lab.name)
             declared = set().union(*(pm.inspect_notebook(str(lab)) for lab in LABS))
-            params = {**TINY, "feature_sets": ["mel"]}      # one input per genre lab: the exercises are the point here
+            params = {**TINY, "feature_sets": ["mel"], "overfit_epochs": 5}   # the exercises are the point here, not the models
             results = run_labs(folder / how / "run", preset="tiny", labs_dir=labs, params={k: v for k, v in params.items() if k in declared})
             runs[how] = [dict(name=r["name"], status=r["status"], error=r.get("error")) for r in results]
         return runs
