@@ -4,7 +4,7 @@
 
 # %% ../../nbs/04_models/06_efficientnet.ipynb #116e2d57
 from __future__ import annotations
-import torch, torchvision
+import torch
 from torch import nn
 from pathlib import Path
 
@@ -24,7 +24,8 @@ class EfficientNetBackbone(nn.Module):
         stochastic_depth:float=0.0, # torchvision's stochastic_depth_prob (0.2 for long ImageNet training; 0: every block always on)
     ):
         super().__init__()
-        net = torchvision.models.efficientnet_b0(weights=None, stochastic_depth_prob=stochastic_depth)
+        from torchvision.models import efficientnet_b0 as torchvision_b0  # here: importing torchvision takes about 2 s
+        net = torchvision_b0(weights=None, stochastic_depth_prob=stochastic_depth)  # that labs without EfficientNet skip
         stem = net.features[0][0]
         net.features[0][0] = nn.Conv2d(in_chans, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
         self.features, self.dropout, self.stride, self.feature_size = net.features, nn.Dropout(dropout), 32, 1280
