@@ -4,21 +4,22 @@
 
 # %% ../../nbs/01_data/07_layouts.ipynb #a46e96dd
 from __future__ import annotations
-import re, warnings
+import os, re, warnings
 import pandas as pd
 import numpy as np
 import soundfile as sf
 from pathlib import Path
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
 
 from ..core.errors import LabkitError
 from .layout import AUDIO_EXTENSIONS
 from .labels import read_tags
+from .faults import (_classes_found, _csv_file, _debris_note, _entries, _ints, _missing, _no_duplicates, _not_in,
+                     _read_csv, _require, _stratified_split, is_debris)
 
 # %% auto #0
-__all__ = ['DIGITS', 'DIGIT_CLASSES', 'CLIP_COLUMNS', 'LAYOUTS', 'read_urbansound8k', 'read_esc50', 'read_audiomnist',
-           'read_speech_commands', 'read_gtzan', 'read_folder_per_class', 'read_csv_labels', 'detect_layout',
-           'read_layout', 'find_datasets', 'read_fsd50k']
+__all__ = ['DIGITS', 'DIGIT_CLASSES', 'CLIP_COLUMNS', 'US8K_CLASSES', 'ESC50_CLASSES', 'GTZAN_GENRES', 'LAYOUTS',
+           'read_urbansound8k', 'read_esc50', 'read_audiomnist', 'read_speech_commands', 'read_gtzan',
+           'read_folder_per_class', 'read_csv_labels', 'detect_layout', 'read_layout', 'find_datasets', 'read_fsd50k']
 
 # %% ../../nbs/01_data/07_layouts.ipynb #0c5bff3d
 # segments: ('v', from, to, seconds) voiced glide; ('f', lo Hz, hi Hz, voiced, seconds) fricative;
@@ -41,41 +42,19 @@ DIGIT_CLASSES = tuple(DIGITS)
 # %% ../../nbs/01_data/07_layouts.ipynb #0f46905b
 CLIP_COLUMNS = ['path', 'label', 'split', 'fold', 'group']
 
-def _require(path:Path, what:str, fix:str):
-    if not path.exists(): raise LabkitError(f"{path} does not exist: expected {what}. {fix}")
-
-def _read_csv(path:Path, columns:list, dataset:str)->pd.DataFrame:
-    try: df = pd.read_csv(path)
-    except Exception as e: raise LabkitError(f"{path} cannot be read as a CSV ({type(e).__name__}: {e}); it is {dataset}'s metadata file: copy it again.") from None
-    missing = [c for c in columns if c not in df.columns]
-    if missing: raise LabkitError(f"{path} lacks the column(s) {missing}; {dataset}'s file has {columns} (found {list(df.columns)}). "
-                                  "Is it the right file, unmodified?")
-    return df
-
-def _missing_files(df:pd.DataFrame, root:Path, dataset:str):
-    gone = [p for p in df['path'] if not Path(p).is_file()]
-    if gone: raise LabkitError(f"{len(gone)} of {len(df)} clips listed for {dataset} under {root} are missing, e.g. {gone[:3]}. "
-                               "Unpack the whole archive, keeping its folders.")
-
-def _stratified_split(df:pd.DataFrame, test_fraction:float, seed:int, by_group:bool=False)->pd.DataFrame:
-    "Assign split='train'/'test' to a table without a predefined split (grouped when `by_group`)."
-    if not 0 < test_fraction < 1: raise LabkitError(f"test_fraction={test_fraction!r}; use a fraction between 0 and 1, e.g. 0.2.")
-    df = df.reset_index(drop=True).copy()
-    if by_group and df['group'].nunique() > 1:
-        split = GroupShuffleSplit(1, test_size=test_fraction, random_state=seed)
-        _, test = next(split.split(df, groups=df['group']))
-    else:
-        counts = df['label'].value_counts()
-        if counts.min() < 2:
-            raise LabkitError(f"class {counts.idxmin()!r} has {counts.min()} clip(s); a train/test split needs at least 2 per class. "
-                              "Add clips or remove that class.")
-        n_test = max(int(round(test_fraction * len(df))), df['label'].nunique())
-        _, test = next(StratifiedShuffleSplit(1, test_size=n_test, random_state=seed).split(df, df['label']))
-    df['split'] = 'train'; df.loc[test, 'split'] = 'test'
-    return df
-
 # %% ../../nbs/01_data/07_layouts.ipynb #a0393755
 _US8K_NAME = re.compile(r'^(\d+)-(\d+)-(\d+)-(\d+)\.wav$')
+US8K_CLASSES = ('air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling', 'engine_idling', 'gun_shot',
+                'jackhammer', 'siren', 'street_music')   # classID 0-9
+
+def _us8k_where(root:Path):
+    "The fix for a missing UrbanSound8K clip: the fold folder it sits in instead, or unpack again."
+    def fix(p:Path)->str:
+        there = [q for q in sorted((root / 'audio').glob(f'fold*/{p.name}')) if q != p]
+        if there: return (f"It is in {there[0].parent.name}/ instead: the metadata line says fold {p.parent.name[4:]}. Move the file "
+                          "back to its fold folder (folds must not be mixed), or restore the original metadata file.")
+        return "Unpack the whole archive, keeping its folders (audio/fold1 ... audio/fold10)."
+    return fix
 
 def read_urbansound8k(
     root:str|Path, # the UrbanSound8K folder (holding metadata/ and audio/)
@@ -85,18 +64,33 @@ def read_urbansound8k(
     root = Path(root); csv = root / 'metadata' / 'UrbanSound8K.csv'
     _require(csv, "UrbanSound8K's metadata/UrbanSound8K.csv", "Point at the folder that holds metadata/ and audio/.")
     df = _read_csv(csv, ['slice_file_name', 'fsID', 'fold', 'classID', 'class'], 'UrbanSound8K')
-    for r in df.itertuples():
-        m = _US8K_NAME.match(str(r.slice_file_name))
-        if m is None or int(m.group(1)) != int(r.fsID) or int(m.group(2)) != int(r.classID):
-            raise LabkitError(f"{csv} row {r.Index + 2}: file {r.slice_file_name!r} should be named <fsID>-<classID>-<occurrence>-<slice>.wav "
-                              f"with fsID {r.fsID} and classID {r.classID}. The row or the file was changed: restore the original metadata.")
-    bad = sorted(set(test_folds) - set(df['fold']))
-    if bad: raise LabkitError(f"test_folds {bad} are not folds of {csv} (folds {sorted(set(df['fold']))}).")
-    out = pd.DataFrame(dict(path=[str(root / 'audio' / f'fold{f}' / n) for f, n in zip(df['fold'], df['slice_file_name'])],
-                            label=df['class'], split=np.where(df['fold'].isin(test_folds), 'test', 'train'),
-                            fold=df['fold'], group=df['fsID'].astype(str)))
-    _missing_files(out, root, 'UrbanSound8K')
+    fold = _ints(df, 'fold', csv, tuple(range(1, 11)), 'a fold from 1 to 10')
+    class_id = _ints(df, 'classID', csv, tuple(range(10)), 'a classID from 0 to 9')
+    fs = _ints(df, 'fsID', csv)
+    _no_duplicates(df['slice_file_name'], csv, "Delete the extra line(s), or restore the original metadata file.", fold)
+    _not_in(df['class'], US8K_CLASSES, csv, 'class', 'UrbanSound8K')
+    for i, name, f, c, k in zip(df.index, df['slice_file_name'], fs, class_id, df['class']):
+        m = _US8K_NAME.match(name)
+        if m is None or int(m.group(1)) != f or int(m.group(2)) != c:
+            raise LabkitError(f"{csv} line {i + 2}: file {name!r} should be named <fsID>-<classID>-<occurrence>-<slice>.wav "
+                              f"with fsID {f} and classID {c}. The line or the file was changed: restore the original metadata.")
+        if US8K_CLASSES[c] != k: raise LabkitError(f"{csv} line {i + 2}: class {k!r} with classID {c}, which is {US8K_CLASSES[c]!r}. "
+                                                   "The line was changed: restore the original metadata file.")
+    bad = sorted(set(test_folds) - set(fold))
+    if bad: raise LabkitError(f"test_folds {bad} are not folds of {csv} (folds {sorted(set(fold))}).")
+    out = pd.DataFrame(dict(path=[str(root / 'audio' / f'fold{f}' / n) for f, n in zip(fold, df['slice_file_name'])],
+                            label=df['class'], split=np.where(fold.isin(test_folds), 'test', 'train'),
+                            fold=fold, group=fs.astype(str)))
+    _missing(out['path'].tolist(), [i + 2 for i in df.index], csv, _us8k_where(root))
     return out
+
+ESC50_CLASSES = ('dog', 'rooster', 'pig', 'cow', 'frog', 'cat', 'hen', 'insects', 'sheep', 'crow', 'rain', 'sea_waves', 'crackling_fire',
+                 'crickets', 'chirping_birds', 'water_drops', 'wind', 'pouring_water', 'toilet_flush', 'thunderstorm', 'crying_baby',
+                 'sneezing', 'clapping', 'breathing', 'coughing', 'footsteps', 'laughing', 'brushing_teeth', 'snoring', 'drinking_sipping',
+                 'door_wood_knock', 'mouse_click', 'keyboard_typing', 'door_wood_creaks', 'can_opening', 'washing_machine',
+                 'vacuum_cleaner', 'clock_alarm', 'clock_tick', 'glass_breaking', 'helicopter', 'chainsaw', 'siren', 'car_horn',
+                 'engine', 'train', 'church_bells', 'airplane', 'fireworks', 'hand_saw')
+_ESC50_NAME = re.compile(r'^(\d)-(\d+)-([A-Z])-(\d+)\.wav$')
 
 def read_esc50(
     root:str|Path, # the ESC-50 folder (holding meta/ and audio/)
@@ -106,12 +100,24 @@ def read_esc50(
     root = Path(root); csv = root / 'meta' / 'esc50.csv'
     _require(csv, "ESC-50's meta/esc50.csv", "Point at the ESC-50 folder that holds meta/ and audio/.")
     df = _read_csv(csv, ['filename', 'fold', 'target', 'category'], 'ESC-50')
-    bad = sorted(set(test_folds) - set(df['fold']))
-    if bad: raise LabkitError(f"test_folds {bad} are not folds of {csv} (folds {sorted(set(df['fold']))}).")
-    group = df['src_file'].astype(str) if 'src_file' in df else df['filename']
+    fold = _ints(df, 'fold', csv, (1, 2, 3, 4, 5), 'a fold from 1 to 5')
+    target = _ints(df, 'target', csv, tuple(range(50)), 'a target from 0 to 49')
+    _no_duplicates(df['filename'], csv, "Delete the extra line(s), or restore the original metadata file.", fold)
+    _not_in(df['category'], ESC50_CLASSES, csv, 'category', 'ESC-50')
+    for i, name, f, t in zip(df.index, df['filename'], fold, target):
+        m = _ESC50_NAME.match(name)
+        if m is None or int(m.group(1)) != f or int(m.group(4)) != t:
+            raise LabkitError(f"{csv} line {i + 2}: file {name!r} should be named <fold>-<source>-<take>-<target>.wav with fold {f} and "
+                              f"target {t}. The line or the file was changed: restore the original metadata.")
+    for t, g in df.groupby(target):
+        if g['category'].nunique() > 1: raise LabkitError(f"{csv} line {g.index[1] + 2}: target {t} is named {sorted(set(g['category']))} "
+                                                          "on different lines; one target is one category. Restore the original metadata file.")
+    bad = sorted(set(test_folds) - set(fold))
+    if bad: raise LabkitError(f"test_folds {bad} are not folds of {csv} (folds {sorted(set(fold))}).")
+    group = df['src_file'] if 'src_file' in df else df['filename']
     out = pd.DataFrame(dict(path=[str(root / 'audio' / n) for n in df['filename']], label=df['category'],
-                            split=np.where(df['fold'].isin(test_folds), 'test', 'train'), fold=df['fold'], group=group))
-    _missing_files(out, root, 'ESC-50')
+                            split=np.where(fold.isin(test_folds), 'test', 'train'), fold=fold, group=group))
+    _missing(out['path'].tolist(), [i + 2 for i in df.index], csv, lambda p: "Unpack the whole archive, keeping its audio/ folder.")
     return out
 
 # %% ../../nbs/01_data/07_layouts.ipynb #214b7e66
@@ -121,134 +127,238 @@ def read_audiomnist(
     root:str|Path, # the AudioMNIST folder (holding data/<speaker>/)
     test_fraction:float=0.2, # share of speakers held out
     seed:int=0, # seed of the speaker split
-)->pd.DataFrame: # path, label ('zero'..'nine'), split, fold, group (speaker)
+)->pd.DataFrame: # path, label ('zero'..'nine'), split, fold, group (speaker); .attrs['debris'] lists skipped platform files
     "AudioMNIST's recordings, split by speaker."
     root = Path(root); data = root / 'data'
     _require(data, "AudioMNIST's data/ folder with one folder per speaker", "Point at the folder that holds data/.")
-    rows = []
-    for spk in sorted(p for p in data.iterdir() if p.is_dir()):   # audioMNIST_meta.txt sits beside the speakers
-        for f in sorted(spk.glob('*.wav')):
+    rows, debris = [], []
+    for spk in _entries(data, dirs=True, debris=debris):    # audioMNIST_meta.txt sits beside the speakers
+        if not spk.name.isdigit():
+            raise LabkitError(f"{spk} is not a speaker folder: AudioMNIST's data/ holds one folder per speaker, named by its number "
+                              "(01 ... 60). Move that folder out of data/.")
+        for f in _entries(spk, pattern='*.wav', debris=debris):
             m = _AMNIST_NAME.match(f.name)
             if m is None or int(m.group(2)) != int(spk.name):
                 raise LabkitError(f"{f} should be named <digit>_<speaker>_<repetition>.wav with speaker {spk.name} (its folder). "
-                                  "Move it to its speaker's folder or restore its name.")
+                                  "Move it to its speaker's folder or restore its name (a copy such as '0_01_0 (1).wav': delete it).")
             rows.append(dict(path=str(f), label=DIGIT_CLASSES[int(m.group(1))], split='', fold=np.nan, group=spk.name))
     if not rows: raise LabkitError(f"{data} holds no <speaker>/<digit>_<speaker>_<rep>.wav files. Unpack the whole archive.")
-    return _stratified_split(pd.DataFrame(rows, columns=CLIP_COLUMNS), test_fraction, seed, by_group=True)
+    return _debris_note(_stratified_split(pd.DataFrame(rows, columns=CLIP_COLUMNS), test_fraction, seed, by_group=True), debris, root)
+
+# %% ../../nbs/01_data/07_layouts.ipynb #bda987cb
+_SC_LISTS = (('val', 'validation_list.txt'), ('test', 'testing_list.txt'))
+
+def _sc_lists(root:Path)->dict:
+    "Speech Commands' list files as {'<word>/<file>.wav': split} and {entry: file and line}, refusing empty lists, '\\' or absolute entries and a clip in both."
+    lists, where = {}, {}
+    for split, name in _SC_LISTS:
+        path = root / name
+        if not path.is_file():
+            raise LabkitError(f"{path} does not exist: Speech Commands' official split is its two list files, validation_list.txt and "
+                              "testing_list.txt, at the top of the archive (speech_commands_v0.02.tar.gz) beside the word folders. "
+                              "Unpack them there, or pass test_fraction=0.2 to hold out a share of speakers instead (no speaker in both "
+                              "train and test); labkit does not draw a random split of this dataset.")
+        lines = path.read_text(encoding='utf-8-sig').splitlines()
+        if not any(l.strip() for l in lines):
+            raise LabkitError(f"{path} is empty: it should list one clip per line (<word>/<speaker>_nohash_<n>.wav), "
+                              "thousands of them. Copy it again from the archive.")
+        for n, line in enumerate(lines, start=1):
+            rel = line.strip()
+            if not rel: continue
+            if rel.startswith('/') or re.match(r'^[A-Za-z]:', rel) or rel.count('/') + rel.count('\\') != 1:
+                raise LabkitError(f"{path} line {n}: {rel!r} is not <word>/<file>.wav; entries are relative to the folder that holds "
+                                  "the list, written with '/'. Copy the list again from the archive.")
+            rel = rel.replace('\\', '/')                                   # a list saved on Windows: the same clip
+            if rel in lists:
+                a, b = where[rel], f"{name} line {n}"
+                raise LabkitError(f"{rel} is listed twice ({a} and {b}): " + ("a clip is in one split only; " if lists[rel] != split else "")
+                                  + "the list was changed. Copy the list files again from the archive.")
+            lists[rel], where[rel] = split, f"{name} line {n}"
+    return lists, where
 
 def read_speech_commands(
     root:str|Path, # the Speech Commands folder (one folder per word, the two list files)
     words:list|None=None, # keep only these words (None: all)
-)->pd.DataFrame: # path, label, split ('train'/'val'/'test'), fold, group (speaker hash)
-    "Speech Commands' clips with its validation and testing lists; `_background_noise_` is not a word and is skipped."
+    test_fraction:float|None=None, # None: the official lists (required); a share of speakers held out instead, lists not read
+    seed:int=0, # seed of the speaker split (with test_fraction)
+)->pd.DataFrame: # path, label, split ('train'/'val'/'test'), fold, group (speaker hash); .attrs['debris']: skipped platform files
+    "Speech Commands' clips with its validation and testing lists (or a split by speaker); `_background_noise_` is not a word."
     root = Path(root)
-    lists = {}
-    for split, name in (('val', 'validation_list.txt'), ('test', 'testing_list.txt')):
-        _require(root / name, f"Speech Commands' {name}", "Point at the folder that holds the word folders and both list files.")
-        lists.update({line.strip(): split for line in (root / name).read_text().splitlines() if line.strip()})
-    rows = []
-    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('_')):
-        if words is not None and d.name not in words: continue
-        for f in sorted(d.glob('*.wav')):
+    lists, where = _sc_lists(root) if test_fraction is None else ({}, {})
+    rows, debris = [], []
+    for d in _entries(root, dirs=True, debris=debris):
+        if d.name.startswith('_') or (words is not None and d.name not in words): continue
+        for f in _entries(d, pattern='*.wav', debris=debris):
             rel = f"{d.name}/{f.name}"
             rows.append(dict(path=str(f), label=d.name, split=lists.get(rel, 'train'), fold=np.nan, group=f.name.split('_nohash_')[0]))
     if not rows: raise LabkitError(f"{root} holds no <word>/*.wav clips" + (f" for words {words}" if words else '') + ".")
     df = pd.DataFrame(rows, columns=CLIP_COLUMNS)
+    if test_fraction is not None: return _debris_note(_stratified_split(df, test_fraction, seed, by_group=True), debris, root)
     listed = {p for p in lists if words is None or p.split('/')[0] in words}
     gone = sorted(listed - {f"{Path(p).parent.name}/{Path(p).name}" for p in df['path']})
-    if gone: raise LabkitError(f"{len(gone)} clips named in the list files are missing under {root}, e.g. {gone[:3]}. Unpack the whole archive.")
-    return df
+    if gone: raise LabkitError(f"{len(gone)} clips named in the list files are missing under {root}, e.g. {gone[0]} ({where[gone[0]]}). "
+                               "Unpack the whole archive, keeping its word folders.")
+    return _debris_note(df, debris, root)
 
 # %% ../../nbs/01_data/07_layouts.ipynb #d4b1bee0
 def _readable(path)->str|None:  # None if soundfile can open `path`, else why not
     try: sf.info(str(path)); return None
     except Exception as e: return f"{type(e).__name__}: {e}"
 
+GTZAN_GENRES = ('blues', 'classical', 'country', 'disco', 'hiphop', 'jazz', 'metal', 'pop', 'reggae', 'rock')
+_GTZAN_NAME = re.compile(r'^([a-z]+)\.(\d{5})\.(wav|au)$')
+
+def _gtzan_folder(root:Path)->Path:
+    "GTZAN's genres/ (or Kaggle's genres_original/) under `root`, refusing none or both."
+    there = [root / n for n in ('genres', 'genres_original') if (root / n).is_dir()]
+    if len(there) == 2: raise LabkitError(f"{root} holds both genres/ and genres_original/: two copies of GTZAN, so which to read is unclear. "
+                                          "Move one of them out of this folder.")
+    if not there:
+        below = sorted(p.parent for p in root.glob('*/genres*') if p.is_dir() and not is_debris(p.relative_to(root)))
+        raise LabkitError(f"{root} holds neither genres/ nor genres_original/: expected GTZAN's genres/<genre>/*.wav." +
+                          (f" Point at {below[0]} instead (it holds {next(below[0].glob('genres*')).name}/)." if below else ''))
+    return there[0]
+
 def read_gtzan(
     root:str|Path, # the GTZAN folder (holding genres/ or genres_original/)
     test_fraction:float=0.2, # share of clips held out, stratified by genre
     seed:int=0, # seed of the split
     on_error:str='skip', # unreadable file: 'skip' (counted, warned) or 'raise'
-)->pd.DataFrame: # path, label, split, fold, group; .attrs['skipped'] lists skipped files
-    "GTZAN's clips (genres/<genre>/*.wav); its known unreadable file is skipped and counted, or named."
-    root = Path(root)
-    genres = next((root / n for n in ('genres', 'genres_original') if (root / n).is_dir()), None)
-    if genres is None: raise LabkitError(f"{root} holds neither genres/ nor genres_original/: expected GTZAN's genres/<genre>/*.wav.")
-    rows, skipped = [], []
-    for d in sorted(p for p in genres.iterdir() if p.is_dir()):
-        for f in sorted(d.glob('*.wav')) + sorted(d.glob('*.au')):
+)->pd.DataFrame: # path, label, split, fold, group; .attrs['skipped'] lists unreadable files, .attrs['debris'] platform files
+    "GTZAN's clips (genres/<genre>/<genre>.000NN.wav); its known unreadable file is skipped and counted, or named."
+    if on_error not in ('skip', 'raise'): raise LabkitError(f"on_error={on_error!r}; use 'skip' or 'raise'.")
+    root = Path(root); genres = _gtzan_folder(root)
+    rows, skipped, debris, seen = [], [], [], {}
+    for d in _entries(genres, dirs=True, debris=debris):
+        if d.name not in GTZAN_GENRES:
+            raise LabkitError(f"{d} is not one of GTZAN's ten genre folders ({', '.join(GTZAN_GENRES)}). Rename it if it is one of them "
+                              f"(lower case), or move it out of {genres}.")
+        for f in _entries(d, pattern='*.wav', debris=debris) + _entries(d, pattern='*.au', debris=debris):
+            m = _GTZAN_NAME.match(f.name)
+            if m is None or m.group(1) != d.name:
+                raise LabkitError(f"{f} should be named {d.name}.000NN.wav, the genre of its folder: a clip of another genre or a renamed "
+                                  f"copy. Move it to its genre's folder, or out of {genres}.")
+            if f.stem in seen: raise LabkitError(f"{d} holds clip {f.stem} twice, as {seen[f.stem].name} and {f.name}: it would be read "
+                                                 "twice (in train and test). Keep one format: delete the .au or the .wav copies.")
+            seen[f.stem] = f
             why = _readable(f)
             if why is None: rows.append(dict(path=str(f), label=d.name, split='', fold=np.nan, group=f.stem)); continue
             if on_error == 'raise': raise LabkitError(f"{f} cannot be read ({why}). GTZAN ships one broken file (jazz.00054.wav); "
                                                       "delete it or use on_error='skip'.")
             skipped.append(str(f))
-    if on_error not in ('skip', 'raise'): raise LabkitError(f"on_error={on_error!r}; use 'skip' or 'raise'.")
     if skipped: warnings.warn(f"GTZAN: skipped {len(skipped)} unreadable file(s): {skipped[:5]}")
     if not rows: raise LabkitError(f"{genres} holds no readable <genre>/*.wav clips.")
     df = _stratified_split(pd.DataFrame(rows, columns=CLIP_COLUMNS), test_fraction, seed)
     df.attrs['skipped'] = skipped
-    return df
+    return _debris_note(df, debris, root)
 
 # %% ../../nbs/01_data/07_layouts.ipynb #9c2b424d
-def _class_files(folder:Path)->list:  # (path, class) for every audio file in <folder>/<class>/
-    return [(str(f), d.name) for d in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(('.', '_')))
-            for f in sorted(d.rglob('*')) if f.suffix.lower() in AUDIO_EXTENSIONS]
+def _class_files(folder:Path, debris:list|None=None)->list:  # (path, class) for every audio file in <folder>/<class>/
+    out = []
+    for d in _entries(folder, dirs=True, debris=debris):
+        if d.name.startswith(('.', '_')): continue
+        for f in sorted(d.rglob('*')):
+            if f.suffix.lower() not in AUDIO_EXTENSIONS or not f.is_file(): continue
+            if is_debris(f.relative_to(folder)):
+                if debris is not None: debris.append(str(f))
+            else: out.append((str(f), d.name))
+    return out
 
 def read_folder_per_class(
     root:str|Path, # <class>/*.wav, or train/<class>/ and test/<class>/
     test_fraction:float=0.2, # share held out when there is no test/ folder
     seed:int=0, # seed of that split
-)->pd.DataFrame: # path, label, split, fold, group
-    "Clips stored one folder per class (with or without train/ and test/ above)."
-    root = Path(root)
+)->pd.DataFrame: # path, label, split, fold, group; .attrs['debris'] lists skipped platform files
+    "Clips stored one folder per class (with or without train/ and test/ above); prints the classes found and their counts."
+    root = Path(root); debris = []
     _require(root, "a folder with one sub-folder per class", "Check the path.")
-    if (root / 'train').is_dir() and (root / 'test').is_dir():
-        rows = [dict(path=p, label=c, split=s, fold=np.nan, group=Path(p).stem) for s in ('train', 'test') for p, c in _class_files(root / s)]
+    split = [s for s in ('train', 'test') if (root / s).is_dir()]
+    if len(split) == 1:
+        other = 'test' if split == ['train'] else 'train'
+        raise LabkitError(f"{root} holds {split[0]}/ but no {other}/: a train/test layout needs both (read alone, {split[0]}/ would be "
+                          f"taken for a class). Add {other}/<class>/ folders, or move the class folders up into {root} to have them split.")
+    if split:
+        rows = [dict(path=p, label=c, split=s, fold=np.nan, group=Path(p).stem) for s in split for p, c in _class_files(root / s, debris)]
         df = pd.DataFrame(rows, columns=CLIP_COLUMNS)
-    else:
-        df = pd.DataFrame([dict(path=p, label=c, split='', fold=np.nan, group=Path(p).stem) for p, c in _class_files(root)], columns=CLIP_COLUMNS)
-        if len(df): df = _stratified_split(df, test_fraction, seed)
+        only = sorted(set(df.loc[df['split'] == 'test', 'label']) - set(df.loc[df['split'] == 'train', 'label']))
+        if only: raise LabkitError(f"{root / 'test'} has class folder(s) {only} that {root / 'train'} lacks: a class the model never trains "
+                                   "on (a typo, or a missing folder). Rename it as in train/, or add it there.")
+    else: df = pd.DataFrame([dict(path=p, label=c, split='', fold=np.nan, group=Path(p).stem) for p, c in _class_files(root, debris)], columns=CLIP_COLUMNS)
     if not len(df): raise LabkitError(f"{root} holds no audio files ({', '.join(AUDIO_EXTENSIONS)}) in class folders <class>/<file>.")
-    return df
+    if df['label'].nunique() < 2:
+        c = df['label'].iloc[0]
+        raise LabkitError(f"{root} has one class folder with audio, {c}/: a classifier needs two or more. If the classes are the folders "
+                          f"inside it (an archive unpacked into a folder of its own), point at {root / c}.")
+    _classes_found(df['label'], root, lambda c: f"folder {c}/")
+    if not split: df = _stratified_split(df, test_fraction, seed)
+    return _debris_note(df, debris, root)
 
+# %% ../../nbs/01_data/07_layouts.ipynb #f876ef3e
 def read_csv_labels(
     csv:str|Path, # a CSV with columns path,label and optionally split or fold
     test_fraction:float=0.2, # share held out when there is no split column
     seed:int=0, # seed of that split
     test_folds:tuple=(), # with a fold column: the folds used as test
 )->pd.DataFrame: # path, label, split, fold, group
-    "Clips listed in a CSV of path,label (paths relative to the CSV's folder)."
+    "Clips listed in a CSV of path,label (paths relative to the CSV's folder, with '/'); prints the classes found and their counts."
     csv = Path(csv)
     _require(csv, "a CSV file with columns path,label", "Check the path.")
+    if csv.is_dir(): raise LabkitError(f"{csv} is a folder; pass its CSV file (e.g. {csv / 'labels.csv'}), or use read_folder_per_class.")
     df = _read_csv(csv, ['path', 'label'], 'a path,label')
-    df['path'] = [str(p if Path(p).is_absolute() else csv.parent / p) for p in df['path']]
-    df['group'] = df['group'].astype(str) if 'group' in df else [Path(p).stem for p in df['path']]
-    if 'fold' not in df: df['fold'] = np.nan
-    _missing_files(df, csv.parent, str(csv))
+    base, lines = csv.parent, df.index + 2
+    debris = [i for i, p in zip(lines, df['path']) if is_debris(p)]
+    if debris: raise LabkitError(f"{csv} line {debris[0]}: {df['path'][debris[0] - 2]!r} is platform debris (._* files and __MACOSX come "
+                                 f"from macOS archives, .DS_Store from file browsers), not a clip; {len(debris)} line(s) like it. Delete them.")
+    found = [_csv_file(p, base) for p in df['path']]
+    bad = [(l, why) for l, (f, why) in zip(lines, found) if f is None]
+    if bad: raise LabkitError(f"{len(bad)} of {len(df)} files listed in {csv} are not found, e.g. line {bad[0][0]}: {bad[0][1]}. Paths in a "
+                              f"labels CSV are relative to the CSV's folder ({base}) and written with '/', e.g. 'dog/1.wav' for "
+                              f"{base / 'dog' / '1.wav'}.")
+    if n := sum('\\' in p and not (base / p).is_file() for p in df['path']):
+        print(f"{csv}: read {n} path(s) written with '\\' as '/' (the files exist that way); write '/' to share the file.")
+    df['path'] = [os.path.normpath(f) for f, _ in found]
+    df['fold'] = _ints(df, 'fold', csv) if 'fold' in df else np.nan
+    _no_duplicates(df['path'], csv, "Delete the extra line(s).", df['fold'] if 'fold' in df else None)
+    df['group'] = df['group'] if 'group' in df else [Path(p).stem for p in df['path']]
+    _classes_found(df['label'], csv, lambda c: f"{csv} line {df.index[df['label'] == c][0] + 2}")
     if 'split' in df:
-        bad = sorted(set(df['split']) - {'train', 'val', 'test'})
-        if bad: raise LabkitError(f"{csv}: split values {bad} are not known; use train, val or test.")
-        return df[CLIP_COLUMNS]
-    if test_folds: df['split'] = np.where(df['fold'].isin(test_folds), 'test', 'train'); return df[CLIP_COLUMNS]
+        bad = ~df['split'].isin(['train', 'val', 'test'])
+        if bad.any(): raise LabkitError(f"{csv} line {bad.idxmax() + 2}: split {df['split'][bad.idxmax()]!r} is not known "
+                                        f"({int(bad.sum())} line(s) like it); use train, val or test.")
+        return df[CLIP_COLUMNS].reset_index(drop=True)
+    if test_folds: df['split'] = np.where(df['fold'].isin(test_folds), 'test', 'train'); return df[CLIP_COLUMNS].reset_index(drop=True)
     return _stratified_split(df[['path', 'label', 'fold', 'group']].assign(split=''), test_fraction, seed)[CLIP_COLUMNS]
 
 # %% ../../nbs/01_data/07_layouts.ipynb #869e8a1b
 LAYOUTS = {'urbansound8k': read_urbansound8k, 'esc50': read_esc50, 'audiomnist': read_audiomnist,
            'speech_commands': read_speech_commands, 'gtzan': read_gtzan, 'folder': read_folder_per_class, 'csv': read_csv_labels}
 
+def _misplaced(root:Path)->str|None:
+    "The message for a folder one level off a known layout (AudioMNIST's data/ itself, Kaggle GTZAN's Data/), else None."
+    subs = [p for p in root.iterdir() if p.is_dir() and not is_debris(p.name)]
+    if subs and all(p.name.isdigit() for p in subs) and any(_AMNIST_NAME.match(f.name) for f in subs[0].glob('*.wav')):
+        return (f"{root} is AudioMNIST's data/ folder (one folder per speaker): read as class folders, speakers would be classes. "
+                f"Point at the folder above it, {root.parent}.")
+    inner = next((p.parent for p in root.glob('*/genres*') if p.is_dir() and not is_debris(p.relative_to(root))), None)
+    if inner is not None: return f"{root} holds GTZAN one level down: point at {inner}, which holds {next(inner.glob('genres*')).name}/."
+    return None
+
 def detect_layout(
     root:str|Path, # a dataset folder (or a CSV file)
 )->str: # a key of LAYOUTS
-    "Which native layout `root` holds, from the files each dataset is known by."
+    "Which native layout `root` holds, from the files each dataset is known by (a part of a layout is that layout, never another)."
     root = Path(root)
     _require(root, "a dataset folder or a path,label CSV", "Check the path.")
     if root.is_file(): return 'csv'
-    if (root / 'metadata' / 'UrbanSound8K.csv').is_file(): return 'urbansound8k'
-    if (root / 'meta' / 'esc50.csv').is_file(): return 'esc50'
-    if (root / 'testing_list.txt').is_file(): return 'speech_commands'
+    audio = root / 'audio'
+    if (root / 'metadata' / 'UrbanSound8K.csv').is_file() or any(audio.glob('fold[0-9]*')): return 'urbansound8k'
+    if (root / 'meta' / 'esc50.csv').is_file() or any(_ESC50_NAME.match(p.name) for p in audio.glob('*.wav')): return 'esc50'
+    if any((root / n).is_file() for _, n in _SC_LISTS) or (root / '_background_noise_').is_dir() or any(root.glob('*/*_nohash_*.wav')):
+        return 'speech_commands'
     if (root / 'genres').is_dir() or (root / 'genres_original').is_dir(): return 'gtzan'
     if (root / 'data').is_dir() and any(p.is_dir() and p.name.isdigit() for p in (root / 'data').iterdir()): return 'audiomnist'
     if (root / 'labels.csv').is_file(): return 'csv'
+    if (why := _misplaced(root)) is not None: raise LabkitError(why)
     if any(p.is_dir() for p in root.iterdir()): return 'folder'
     raise LabkitError(f"{root} is not a layout labkit knows: expected UrbanSound8K (metadata/UrbanSound8K.csv), ESC-50 (meta/esc50.csv), "
                       "AudioMNIST (data/<speaker>/), Speech Commands (testing_list.txt), GTZAN (genres/), labels.csv, or class folders.")
@@ -281,25 +391,54 @@ def find_datasets(
     return {n: p for n, p in subs.items() if (k := layout(p)) is not None and _holds_audio(k, p)}
 
 # %% ../../nbs/01_data/07_layouts.ipynb #af03777d
+def _vocabulary(voc:Path)->list:
+    "FSD50K's class names in index order from vocabulary.csv (index,label,mid; no header), refusing a header, a gap or a repeat."
+    if voc.stat().st_size == 0: raise LabkitError(f"{voc} is empty (0 bytes). Unzip FSD50K.ground_truth.zip again.")
+    v = pd.read_csv(voc, header=None, dtype=str, keep_default_na=False).apply(lambda c: c.str.strip())
+    if v.shape[1] != 3: raise LabkitError(f"{voc} has {v.shape[1]} columns; FSD50K's has three (index,label,mid) and no header. Unzip it again.")
+    for i, idx in enumerate(v[0]):
+        if not idx.isdigit():
+            raise LabkitError(f"{voc} line {i + 1}: {','.join(v.iloc[i])!r} is " + ("a header line" if i == 0 else "not index,label,mid") +
+                              f"; FSD50K's vocabulary.csv has none (its first line is 0,<label>,<mid>), and reading it would make "
+                              f"{v.iloc[i, 1]!r} a class and shift every index after it. Delete that line.")
+        if int(idx) != i: raise LabkitError(f"{voc} line {i + 1}: index {idx}, expected {i}: a missing or moved line shifts every class "
+                                            "after it (the indices are the columns of the targets). Restore the original file.")
+    if (dup := v[1].duplicated()).any():
+        raise LabkitError(f"{voc} line {dup.idxmax() + 1}: class {v[1][dup.idxmax()]!r} is listed twice (first on line "
+                          f"{int(v.index[v[1] == v[1][dup.idxmax()]][0]) + 1}). Restore the original file.")
+    return v[1].tolist()
+
 def read_fsd50k(
     root:str|Path, # the folder holding FSD50K.ground_truth/
     subset:str='dev', # 'dev' (train + val) or 'eval'
 )->tuple[pd.DataFrame, list]: # (table indexed by fname with labels and split, class names in vocabulary order)
-    "FSD50K ground truth: each clip's labels and split, and the class vocabulary."
+    "FSD50K ground truth: each clip's labels and split, and the class vocabulary (without vocabulary.csv: the classes found, printed with counts)."
     if subset not in ('dev', 'eval'): raise LabkitError(f"subset={subset!r}; FSD50K has 'dev' (train and val) and 'eval'.")
     gt = Path(root) / 'FSD50K.ground_truth'
     if not gt.is_dir(): raise LabkitError(f"{gt} does not exist; pass the folder that holds FSD50K.ground_truth/ (unzip FSD50K.ground_truth.zip there).")
-    df = read_tags(gt / f'{subset}.csv')
+    path = gt / f'{subset}.csv'
+    _require(path, f"FSD50K's {subset}.csv", "Unzip FSD50K.ground_truth.zip whole (it holds dev.csv, eval.csv and vocabulary.csv).")
+    raw = _read_csv(path, ['fname', 'labels'], 'FSD50K')
+    _no_duplicates(raw['fname'], path, "Delete the extra line(s), or unzip FSD50K.ground_truth.zip again.")
+    df = read_tags(path)
     if subset == 'dev' and 'split' not in df.columns:
-        raise LabkitError(f"{gt / 'dev.csv'} has no 'split' column; expected fname,labels,mids,split as FSD50K ships it.")
+        raise LabkitError(f"{path} has no 'split' column; expected fname,labels,mids,split as FSD50K ships it.")
     if subset == 'eval': df['split'] = 'eval'
-    bad = sorted(set(df['split']) - {'train', 'val', 'eval'})
-    if bad: raise LabkitError(f"{gt / f'{subset}.csv'} has split values {bad}; expected 'train' and 'val' (dev) or none (eval).")
+    bad = ~df['split'].isin(['train', 'val', 'eval'])
+    if bad.any(): raise LabkitError(f"{path} line {int(np.argmax(bad.values)) + 2}: split {df['split'][bad].iloc[0]!r}; expected 'train' "
+                                    "or 'val' (dev) or none (eval). Unzip FSD50K.ground_truth.zip again.")
+    line = lambda t: f"{path} line {next(k for k, ts in enumerate(df['labels']) if t in ts) + 2}"
     voc = gt / 'vocabulary.csv'
-    if voc.is_file(): classes = pd.read_csv(voc, header=None, names=['index', 'label', 'mid'])['label'].tolist()
-    else: classes = sorted({t for ts in df['labels'] for t in ts})
+    if voc.is_file(): classes = _vocabulary(voc)
+    else:
+        found = pd.Series([t for ts in df['labels'] for t in ts])
+        _classes_found(found, f"{path} (no vocabulary.csv beside it)", line)
+        classes = sorted(set(found))
     unknown = sorted({t for ts in df['labels'] for t in ts} - set(classes))
-    if unknown: raise LabkitError(f"{gt / f'{subset}.csv'} uses labels not in {voc.name}: {unknown[:5]}.")
-    empty = [f for f, ts in df['labels'].items() if not ts]
-    if empty: raise LabkitError(f"{len(empty)} clips of {gt / f'{subset}.csv'} have no label (e.g. {empty[0]}); every FSD50K clip has at least one.")
+    if unknown: raise LabkitError(f"{line(unknown[0])}: label {unknown[0]!r} is not in {voc.name} ({len(unknown)} such label(s): "
+                                  f"{unknown[:5]}). Correct the label (case and spelling as in {voc.name}; labels are separated by ',' "
+                                  "without spaces), or unzip the ground truth again.")
+    empty = [k for k, ts in enumerate(df['labels']) if not ts]
+    if empty: raise LabkitError(f"{path} line {empty[0] + 2}: clip {df.index[empty[0]]} has no label ({len(empty)} such line(s)); every "
+                                "FSD50K clip has at least one. Unzip the ground truth again.")
     return df, classes
