@@ -12,7 +12,9 @@ statuses = ['Planning', 'Pre-Alpha', 'Alpha', 'Beta', 'Production/Stable', 'Matu
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
-dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+# the extras: `pip install "labkit[NAME]"` for each feature beyond the labs on the CPU; dev (the tests) takes them all
+extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('tensorboard',)}
+extras['dev'] = shlex.split(cfg.get('dev_requirements', '')) + sorted({r for reqs in extras.values() for r in reqs})
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split(',') if s.strip()]
 
 class build_py_with_labs(build_py):
@@ -36,7 +38,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['labkit', 'labkit.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require=extras,
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

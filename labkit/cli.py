@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 
+import labkit
 from .core.errors import LabkitError
 
 # %% auto #0
@@ -30,9 +31,15 @@ def _seconds(text:str) -> float|None|str:
     if not v > 0: raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds > 0 (or 'auto', or 'none')")
     return v
 
+def _bench_dir() -> Path|None:
+    "The benchmark folder of a labkit checkout (bench/ beside the package), or None in an installed wheel."
+    d = Path(labkit.__file__).resolve().parent.parent / "bench"
+    return d if any(d.glob("bench_*.py")) else None
+
 def build_parser() -> argparse.ArgumentParser:
     "The `labkit` argument parser with its subcommands."
     p = argparse.ArgumentParser(prog="labkit", description="Audio and music deep-learning labs: data, labs, benchmarks.")
+    p.add_argument("--version", action="version", version=f"labkit {labkit.__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     data = sub.add_parser("data", help="make or inspect datasets", description="Make or inspect datasets.")
@@ -86,11 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     from labkit.run.sweeps import add_cli as add_sweep_cli
     add_sweep_cli(sub)                         # labkit sweep
 
-    bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
-                           description="Run bench/bench_*.py (each compares labkit with a reference in the same run).")
-    bench.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look")
-    bench.add_argument("--only", default=None, help="comma-separated benchmark names, e.g. data,training")
-    bench.add_argument("--dir", default="bench", help="benchmark folder (default bench)")
+    if (bench_dir := _bench_dir()) is not None:    # the benchmarks live in a checkout, not in the wheel
+        bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
+                               description="Run bench/bench_*.py (each compares labkit with a reference in the same run).")
+        bench.add_argument("--quick", action="store_true", help="smaller sizes, for a quick look")
+        bench.add_argument("--only", default=None, help="comma-separated benchmark names, e.g. data,training")
+        bench.add_argument("--dir", default=str(bench_dir), help=f"benchmark folder (default {bench_dir})")
     return p
 
 # %% ../nbs/11_cli.ipynb #08396568

@@ -82,3 +82,27 @@ def test_lab_out_must_be_a_folder(tmp_path, lab_root):
 def test_data_info_on_a_file_says_it_is_a_file(lab_root, capsys):
     assert main(["data", "info", str(lab_root / "fma_genre_spectrograms" / "train_labels.txt")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_version_and_python_m_labkit():
+    import labkit
+    assert run("--version").stdout.strip() == f"labkit {labkit.__version__}"
+    r = subprocess.run([sys.executable, "-m", "labkit", "labs", "list"], capture_output=True, text=True)
+    assert r.returncode == 0 and "01_explore.ipynb" in r.stdout
+
+
+def test_bench_is_offered_only_where_the_benchmarks_are(monkeypatch, capsys):
+    import labkit.cli
+    monkeypatch.setattr(labkit.cli, "_bench_dir", lambda: None)      # as in an installed wheel: no bench/ beside labkit
+    assert "\n    bench " not in labkit.cli.build_parser().format_help() and "\n    bench " in run("--help").stdout
+    with pytest.raises(SystemExit): main(["bench"])
+    assert "invalid choice: 'bench'" in capsys.readouterr().err
+
+
+def test_a_yaml_params_file_without_pyyaml_names_the_fix(tmp_path, monkeypatch):
+    from labkit.core.errors import LabkitError
+    from labkit.run.sweeps import read_param_sets
+    (tmp_path / "sets.yaml").write_text("- {lr: 0.001}\n")
+    assert read_param_sets(tmp_path / "sets.yaml") == [{"lr": 0.001}]
+    monkeypatch.setitem(sys.modules, "yaml", None)                   # `import yaml` now fails as if not installed
+    with pytest.raises(LabkitError, match="pip install pyyaml"): read_param_sets(tmp_path / "sets.yaml")

@@ -1,7 +1,7 @@
 """fit under DistributedDataParallel on the CPU (gloo), 2 processes started as torchrun would (WORLD_SIZE, RANK,
 MASTER_ADDR in the environment): the same weights as one process with twice the batch, and a run killed after
 epoch 2 and resumed ends where the uninterrupted one does."""
-import os, socket
+import importlib.util, os, socket
 import numpy as np, pytest, torch
 import torch.multiprocessing as mp
 from labkit.models import create_model
@@ -70,4 +70,7 @@ def test_two_processes_match_one_with_twice_the_batch_and_resume_exactly(tmp_pat
     for a, b in zip(hist, one.records):              # losses and metrics reduced over both processes' items
         assert a["val_accuracy"] == b["val_accuracy"]
         np.testing.assert_allclose([a["train_loss"], a["val_loss"]], [b["train_loss"], b["val_loss"]], atol=1e-5)
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["best.pt", "history.csv", "history.json", "last.pt"]
+    names = sorted(p.name for p in (tmp_path / "two").iterdir())
+    events = [n for n in names if n.startswith("events.out.tfevents.")]  # TensorBoard's, where installed: one writer
+    assert [n for n in names if n not in events] == ["best.pt", "history.csv", "history.json", "last.pt"]
+    assert len(events) == (importlib.util.find_spec("tensorboard") is not None)

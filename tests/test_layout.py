@@ -39,8 +39,9 @@ def imports_of(name:str, path:Path) -> list:
 
 
 def home(name:str) -> str|None:
+    "The home of a module; None for the package's own entry points (`labkit`, `labkit.__main__`)."
     parts = name.split(".")
-    return parts[1] if len(parts) > 1 else None
+    return parts[1] if len(parts) > 1 and parts[1] != "__main__" else None
 
 
 def test_every_module_lives_in_a_home():

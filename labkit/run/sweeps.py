@@ -54,9 +54,13 @@ def read_param_sets(
     "The parameter sets listed in a JSON or YAML file."
     path = Path(path)
     if not path.is_file(): raise LabkitError(f"--params-file {path} does not exist; give a JSON or YAML file with a list of dicts.")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try: import yaml
+        except ImportError:
+            raise LabkitError(f"--params-file {path} is YAML, which needs PyYAML (a labkit requirement that is missing here): "
+                              "pip install pyyaml, or give the sets as JSON.") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
             sets = yaml.safe_load(path.read_text())
         else: sets = json.loads(path.read_text())
     except Exception as e:

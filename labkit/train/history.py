@@ -13,7 +13,7 @@ from ..core.files import _make_dir, _write_atomic
 from ..core.checks import _expect
 
 # %% auto #0
-__all__ = ['History']
+__all__ = ['History', 'TensorBoardLog']
 
 # %% ../../nbs/06_train/05_history.ipynb #3fb78810
 class History:
@@ -50,3 +50,29 @@ class History:
         return cls(records)
     def __repr__(self): return f"History({len(self)} epochs)\n{self.to_frame().to_string(index=False)}"
     def _repr_html_(self): return self.to_frame()._repr_html_()
+
+# %% ../../nbs/06_train/05_history.ipynb #a34f5cee
+class TensorBoardLog:
+    "The history as TensorBoard event files in `out_dir` (one run per folder); does nothing where TensorBoard is not installed."
+    def __init__(self,
+        out_dir:str|Path|None, # the run's folder (where history.csv goes); None: write nothing
+        history:History|None=None, # the epochs already recorded (a resumed run), written first
+    ):
+        self.writer = None
+        if out_dir is None: return
+        try: from torch.utils.tensorboard import SummaryWriter   # needs the tensorboard package
+        except ImportError: return
+        for old in Path(out_dir).glob('events.out.tfevents.*'): old.unlink()   # one run per folder
+        self.writer = SummaryWriter(log_dir=str(out_dir))
+        for record in (history.records if history is not None else []): self.write(record)
+
+    def write(self, record:dict):
+        "Add one epoch's record: each number under its column name, at step `epoch`."
+        if self.writer is None: return
+        for k, v in record.items():
+            if k != 'epoch' and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                self.writer.add_scalar(k, v, global_step=int(record['epoch']))
+        self.writer.flush()
+
+    def close(self):
+        if self.writer is not None: self.writer.close(); self.writer = None

@@ -15,7 +15,7 @@ from .fit_args import _check_fit_args
 from .seed import seed_everything
 from .device import _unpack, to_device
 from .loaders import _set_epoch
-from .history import History
+from .history import History, TensorBoardLog
 from .checkpoint import _prepare_out_dir, _resume_path, _save_state, _start_state
 from .progress import Progress
 from .evaluation import _NO_BATCHES, _epoch_terms, _split_loss
@@ -119,6 +119,7 @@ def fit(
                                                       (train_dl, val_dl), show.note)
     net, sync, batches, val_batches = ddp.prepare(model, loss_fn, train_dl, val_dl)
     show.start(start, batches)
+    board = TensorBoardLog(out_dir if ddp.writer else None, history)   # where TensorBoard is installed
     for epoch in range(start, epochs if not stopped else start):
         t0, lr_now = time.perf_counter(), optimizer.param_groups[0]['lr']
         _set_epoch(train_dl, epoch)
@@ -136,9 +137,11 @@ def fit(
         if out_dir is not None:                             # the checkpoint holds the model itself, not its wrapper
             _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
                         epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)
+        board.write(history[-1])
         show.epoch_done(history[-1])
         stopped = _run_callbacks(callbacks, history) or stopped
         if stopped: show.stopped(epoch + 1, bad, best); break
+    board.close()
     ddp.barrier()                                           # the writer's files are complete when fit returns
     show.close(len(history) - start, 'val_loss' if val_dl is not None else 'train_loss', best)
     return history
