@@ -10,7 +10,7 @@ from torch import nn
 from pathlib import Path
 
 from ..core.errors import LabkitError
-from .weights import _strip_prefixes, read_state_dict
+from .weights import _say_partial, _strip_prefixes, read_state_dict
 from .registry import add_head, full_lengths, register_model
 
 # %% auto #0
@@ -220,8 +220,8 @@ def adapt_pos_embed(
     return torch.cat([pos_embed[:, :n_tokens], grid.reshape(1, D, f * t).transpose(1, 2)], 1)
 
 # %% ../../nbs/04_models/07_ast.ipynb #92515876
-def _load_adapted(model, state, source_grid, what):
-    "Adapt `state` (timm names) to `model` and load it; return what was adapted, kept new and skipped."
+def _load_adapted(model, state, source_grid, what, deit=False, strict=True):
+    "Adapt `state` (timm names) to `model` and load it (what does not fit only when not `strict`); return what was adapted, kept new and skipped."
     if not isinstance(model, ASTModel): raise LabkitError(f"expected an ASTModel, got {type(model).__name__}; build it with create_model('ast_base', n_classes=...).")
     mine = model.state_dict()
     if 'pos_embed' not in state or 'patch_embed.proj.weight' not in state:
@@ -229,7 +229,8 @@ def _load_adapted(model, state, source_grid, what):
                           "is it a DeiT/ViT (timm) or AST state dict?")
     if state['pos_embed'].shape[-1] != model.feature_size:
         raise LabkitError(f"the {what} is {state['pos_embed'].shape[-1]} wide but the model {model.feature_size}; "
-                          "pick the matching size (" + ', '.join(f'{k}: {v["dim"]}' for k, v in AST_SIZES.items()) + ').')
+                          "pick the matching size (" + ', '.join(f'{k}: {v["dim"]}' for k, v in AST_SIZES.items()) + '); no tensor '
+                          "would fit, so there is no partial load.")
     state = dict(state)
     adapted = []
     w = state['patch_embed.proj.weight']                                 # (D, C, 16, 16)
@@ -240,7 +241,7 @@ def _load_adapted(model, state, source_grid, what):
     n = state['pos_embed'].shape[1] - 2
     if source_grid is None:
         side = math.isqrt(n)
-        if side * side == n and what == 'DeiT checkpoint': source_grid = (side, side)
+        if side * side == n and deit: source_grid = (side, side)
         elif n % model.grid[0] == 0: source_grid = (model.grid[0], n // model.grid[0])
         else: raise LabkitError(f"cannot tell the patch grid of {n} positions; pass source_grid=(rows, columns).")
     if tuple(source_grid) != model.grid:
@@ -252,27 +253,40 @@ def _load_adapted(model, state, source_grid, what):
         elif k.startswith('mlp_head.'): load[k] = v; new.append(k)      # a head for other classes, or none: start fresh
         elif k in state: bad.append(f"{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}")
         else: bad.append(f"{k}: missing")
-    if bad: raise LabkitError(f"the {what} does not fit the model ({len(bad)} tensors): {'; '.join(bad[:5])}. "
-                              "Build the model with the checkpoint's depth, width and heads.")
+    extra = sorted(k for k in set(state) - set(mine) if not k.startswith(('head.', 'head_dist.')))  # ImageNet heads: dropped by design
+    if bad or extra:
+        depth = 1 + max((int(k.split('.')[1]) for k in state if k.startswith('blocks.')), default=-1)
+        deeper = f"it has {depth} blocks and the model {len(model.blocks)}, so " if depth != len(model.blocks) else ''
+        if strict: raise LabkitError(f"the {what} does not fit the model: {deeper}{len(bad)} tensor(s) of the model would stay as "
+                                     f"initialised ({'; '.join(bad[:4]) or 'none'}) and {len(extra)} of the checkpoint would be dropped "
+                                     f"({', '.join(extra[:4]) or 'none'}). Build the model with the checkpoint's depth ({depth} blocks), "
+                                     "width and heads, or pass strict=False to load what fits (it prints what it kept and dropped).")
+        kept, fresh = [k for k in load if k not in new], [k for k in mine if k not in load]
+        load.update({k: mine[k] for k in fresh})
+        _say_partial(what, kept, [k for k in fresh if k in state] + extra, fresh)
     model.load_state_dict(load)
     return dict(adapted=adapted, new=new, skipped=sorted(set(state) - set(mine)))
 
 # %% ../../nbs/04_models/07_ast.ipynb #d80c0e0b
+def _named(what:str, source)->str: return f"{what} {source}" if isinstance(source, (str, Path)) else what
+
 def load_deit(
     model:ASTModel, # the AST to fill
     source:str|Path|dict, # a local timm DeiT (or ViT) state dict or file
     source_grid:tuple|None=None, # the checkpoint's patch grid; None: square (14 x 14 at 224, 24 x 24 at 384)
+    strict:bool=True, # refuse another depth or shape; False loads what fits and prints what it kept and dropped
 )->dict: # {'adapted': [...], 'new': [...], 'skipped': [...]}
     "Start `model` from ImageNet DeiT weights: RGB filters summed, positional grid cut or interpolated, heads dropped."
-    return _load_adapted(model, read_state_dict(source), source_grid, 'DeiT checkpoint')
+    return _load_adapted(model, read_state_dict(source), source_grid, _named('DeiT checkpoint', source), deit=True, strict=strict)
 
 def load_ast_checkpoint(
     model:ASTModel, # the AST to fill
     source:str|Path|dict, # a local AST checkpoint (e.g. audioset_10_10_0.4593.pth) or state dict
     source_grid:tuple|None=None, # its patch grid; None: the model's frequency rows, time from the size (12 x 101)
+    strict:bool=True, # refuse another depth or shape; False loads what fits and prints what it kept and dropped
 )->dict: # {'adapted': [...], 'new': [...], 'skipped': [...]}
     "Load an AST checkpoint (`module.` and `v.` prefixes stripped); its grid adapted as for DeiT, its head kept if it fits."
-    return _load_adapted(model, _strip_prefixes(read_state_dict(source)), source_grid, 'AST checkpoint')
+    return _load_adapted(model, _strip_prefixes(read_state_dict(source)), source_grid, _named('AST checkpoint', source), strict=strict)
 
 # %% ../../nbs/04_models/07_ast.ipynb #8e49d3ba
 @torch.no_grad()

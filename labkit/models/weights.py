@@ -66,12 +66,31 @@ def _load_error(
                        f"(it starts with {head[:16]!r}). Pass the weight file itself (a .pt/.pth, such as fit's "
                        "out_dir/best.pt); if it is one, copy or download it again.")
 
+# %% ../../nbs/04_models/01_weights.ipynb #ea4c452d
+def _weights_in(obj:dict)->dict:
+    "The state_dict inside a checkpoint dict: under 'model', 'state_dict' or 'model_state_dict', else the dict itself."
+    return next((obj[k] for k in ('model', 'state_dict', 'model_state_dict') if isinstance(obj.get(k), dict)), obj)
+
+def _check_finite(
+    state:dict, # layer name -> tensor
+    where:str, # 'checkpoint <path>' or 'the checkpoint', for the message
+):
+    "Refuse weights holding NaN or inf: a model loaded from them outputs NaN for every input."
+    bad = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and not v.is_meta
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        v = state[bad[0]]
+        raise LabkitError(f"{where} holds non-finite weights: {bad[0]} has {int((~torch.isfinite(v)).sum())} NaN or inf value(s) of "
+                          f"{v.numel()} ({len(bad)} tensor(s) like it), so every output of a model loaded from it would be NaN. It was "
+                          "saved after training diverged: use an earlier checkpoint (fit's best.pt keeps the best epoch), or train "
+                          "again with a lower learning rate.")
+
 # %% ../../nbs/04_models/01_weights.ipynb #b2d44f02
 def _read_weight_file(
     path:str|Path, # a .pt/.pth file
     map_location='cpu', # where tensors are loaded (a device, or torch.load's map_location)
 )->dict: # the file's dict, as it was saved
-    "The dict a weight file holds, read with `torch.load(weights_only=True)`; errors name the file, what it holds and the fix."
+    "The dict a weight file holds, read with `torch.load(weights_only=True)`, its weights finite; errors name the file, what it holds and the fix."
     path = Path(path).expanduser()
     if path.is_dir():
         there = sorted(p.name for p in path.iterdir() if p.suffix in ('.pt', '.pth'))
@@ -88,6 +107,7 @@ def _read_weight_file(
     if not isinstance(obj, dict):
         raise LabkitError(f"checkpoint {path} holds a {type(obj).__name__}, not a checkpoint (a dict of weights); save "
                           "model.state_dict() with torch.save, or pass the best.pt or last.pt that fit writes.")
+    _check_finite(_weights_in(obj), f"checkpoint {path}")
     return obj
 
 # %% ../../nbs/04_models/01_weights.ipynb #ddaa2595
@@ -96,24 +116,36 @@ _WRAPPER_PREFIXES = ('module.', '_orig_mod.')
 def read_state_dict(
     checkpoint:str|Path|dict, # a checkpoint file, a checkpoint dict (weights under 'model'), or a state_dict
 )->dict[str, torch.Tensor]: # layer name -> tensor, wrapper prefixes removed
-    "The weights stored in `checkpoint`, with `module.`/`_orig_mod.` prefixes stripped."
+    "The weights stored in `checkpoint` (refused if any is NaN or inf), with `module.`/`_orig_mod.` prefixes stripped."
     where = f"checkpoint {checkpoint}" if isinstance(checkpoint, (str, os.PathLike)) else "the checkpoint"
-    if isinstance(checkpoint, (str, os.PathLike)): checkpoint = _read_weight_file(checkpoint)
+    from_file = isinstance(checkpoint, (str, os.PathLike))
+    if from_file: checkpoint = _read_weight_file(checkpoint)           # checked finite there
     if not isinstance(checkpoint, dict):
         raise LabkitError(f"a checkpoint must be a dict, got {type(checkpoint).__name__}; save model.state_dict() "
                           f"or the dict labkit.train.fit writes.")
-    state = checkpoint
-    for key in ('model', 'state_dict', 'model_state_dict'):
-        if isinstance(checkpoint.get(key), dict): state = checkpoint[key]; break
+    state = _weights_in(checkpoint)
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise LabkitError(f"{where} holds no weights: entries {bad[:5]} are not tensors. Expected a state_dict, "
                           f"or a dict with the state_dict under 'model' (keys found: {sorted(checkpoint)[:10]}).")
+    if not from_file: _check_finite(state, where)
     out = {}
     for k, v in state.items():
         while k.startswith(_WRAPPER_PREFIXES): k = k.split('.', 1)[1]
         out[k] = v
     return out
+
+# %% ../../nbs/04_models/01_weights.ipynb #a43b3eb6
+def _say_partial(
+    where:str, # the checkpoint, for the message
+    kept:list, # tensors loaded
+    dropped:list, # checkpoint tensors not loaded
+    fresh:list, # model tensors left as initialised
+):
+    "Print what a partial load kept, dropped and left as initialised."
+    names = lambda ks: ', '.join(ks[:8]) + (f', ... ({len(ks)} in all)' if len(ks) > 8 else '')
+    print(f"partial load from {where}: kept {len(kept)} tensor(s)\n  dropped from the checkpoint: {names(dropped) or 'none'}"
+          f"\n  left as initialised in the model: {names(fresh) or 'none'}")
 
 # %% ../../nbs/04_models/01_weights.ipynb #b1a00687
 def _state_problems(
@@ -134,22 +166,23 @@ def _state_problems(
 def load_backbone(
     model:nn.Module, # the new model (with `.backbone`) or a bare backbone
     checkpoint:str|Path|dict, # checkpoint of a whole model or of a backbone (see `read_state_dict`)
-    strict:bool=True, # raise on any missing, unexpected or mis-shaped layer; False loads the layers that fit
+    strict:bool=True, # raise on any missing, unexpected or mis-shaped layer; False loads the layers that fit and prints what it left
 )->nn.Module: # `model`, its backbone now holding the checkpoint's weights
-    "Copy a trained backbone's weights from `checkpoint` into `model.backbone` (or into `model`)."
+    "Copy a trained backbone's weights from `checkpoint` into `model.backbone` (or into `model`); a partial load says what it kept and dropped."
     target = getattr(model, 'backbone', model)
     state = read_state_dict(checkpoint)
     if any(k.startswith('backbone.') for k in state):
         state = {k[len('backbone.'):]: v for k, v in state.items() if k.startswith('backbone.')}
     expected = target.state_dict()
     problems = _state_problems(expected, state)
+    where = checkpoint if isinstance(checkpoint, (str, Path)) else 'the checkpoint'
     if problems and strict:
-        where = checkpoint if isinstance(checkpoint, (str, Path)) else 'the checkpoint'
         raise LabkitError(f"{where} does not fit {type(target).__name__}:\n" + "\n".join(problems) +
                           "\nBuild the backbone with the settings it was trained with (channels, input_dim, layers),"
                           " or pass strict=False to load only the layers that fit.")
     fitting = {k: v for k, v in state.items() if k in expected and v.shape == expected[k].shape}
     target.load_state_dict(fitting, strict=strict)
+    if problems: _say_partial(where, list(fitting), [k for k in state if k not in fitting], [k for k in expected if k not in fitting])
     return model
 
 # %% ../../nbs/04_models/01_weights.ipynb #c9297e4f
