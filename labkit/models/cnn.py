@@ -35,13 +35,20 @@ class CNNBackbone(nn.Module):
         self.feature_size = channels[-1] * freq_bins
 
     def forward(self, x, lengths=None):
-        lengths = full_lengths(x, lengths).to(x.device)
-        h = self.features(x.transpose(1, 2).unsqueeze(1))                    # (B, T, F) -> (B, 1, F, T) -> (B, C, F', T')
-        valid = torch.div(lengths + self.stride - 1, self.stride, rounding_mode='floor')  # ceil(L / 16) columns
-        mask = (torch.arange(h.shape[-1], device=x.device)[None] < valid[:, None]).to(h.dtype)  # (B, T')
-        h = (h * mask[:, None, None]).sum(-1) / valid[:, None, None].to(h.dtype)  # masked mean: (B, C, F')
+        valid = full_lengths(x, lengths).to(x.device)                        # (B,) real frames, then real columns
+        h = x.transpose(1, 2).unsqueeze(1)                                   # (B, T, F) -> (B, 1, F, T)
+        h = h * _columns(valid, h)                                           # whatever the padding holds, it reads as 0
+        for layer in self.features:
+            h = layer(h)
+            if isinstance(layer, nn.ReLU): h = h * _columns(valid, h)  # padded columns stay 0 (ReLU's floor)
+            if isinstance(layer, nn.MaxPool2d): valid = torch.div(valid + 1, 2, rounding_mode='floor')  # ceil(L / 2)
+        h = (h * _columns(valid, h)).sum(-1) / valid[:, None, None].to(h.dtype)  # masked mean: (B, C, F')
         h = self.freq_pool(h).flatten(1)                                     # (B, C * freq_bins)
         return self.dropout(h)                                               # (B, T, F) -> (B, feature_size)
+
+def _columns(valid, h):  # (B,) real columns, h (B, C, F, n) -> (B, 1, 1, n) in h's dtype: 1 on real columns, 0 on padding
+    return (torch.arange(h.shape[-1], device=h.device)[None] < valid[:, None]).to(h.dtype)[:, None, None]
+
 
 # %% ../../nbs/04_models/05_cnn.ipynb #8519dafe
 @register_model

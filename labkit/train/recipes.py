@@ -46,11 +46,19 @@ class RecipeModel(nn.Module):
 
     def forward(self, x, lengths=None):  # (B, T, F) -> the model's output for each clip
         lengths = full_lengths(x, lengths)                                        # (B,) on the CPU
-        if self.crop_frames is None: return self.module(self.inputs(x), lengths)
+        if self.crop_frames is None: return self.module(self.read(x, lengths), lengths)
         if self.training:
             xs, ls = random_crop(x, lengths, self.crop_frames)                    # (B, W, F), (B,)
-            return self.module(self.inputs(xs), ls.cpu())
+            return self.module(self.read(xs, ls.cpu()), ls.cpu())
         return self._windows(x, lengths)
+
+    def read(self,
+        x:torch.Tensor, # (B, T, F) padded batch
+        lengths:torch.Tensor, # (B,) real frames of each clip
+    ) -> torch.Tensor: # (B, T, F): the input steps' output, zero on every padded frame
+        "The batch as the model reads it: the input steps, then padding set to zero (the training mean, once standardised)."
+        x = self.inputs(x)
+        return x * (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None])[..., None].to(x.dtype)
 
     def _windows(self, x, lengths):  # (B, T, F) -> mean output over windows covering each clip
         if getattr(getattr(self.module, "backbone", None), "_forward_hooks", None):
@@ -63,7 +71,8 @@ class RecipeModel(nn.Module):
         for i in range(0, len(spans), self.chunk):
             part = spans[i:i + self.chunk]
             xs = torch.stack([x[b, s:s + W] for b, s, _ in part])                 # (n, W, F) windows
-            outs.append(self.module(self.inputs(xs), torch.tensor([n for *_, n in part])))
+            ls = torch.tensor([n for *_, n in part])
+            outs.append(self.module(self.read(xs, ls), ls))
         out = {k: torch.cat([o[k] for o in outs]) for k in outs[0]} if isinstance(outs[0], dict) else torch.cat(outs)
         owner = torch.tensor([b for b, *_ in spans], device=x.device)
         return _average(out, owner, len(x))
