@@ -4,14 +4,15 @@
 
 # %% ../../nbs/09_run/03_many.ipynb #199ea237
 from __future__ import annotations
-import contextlib, os, re, secrets, shutil, signal, socket, sys, tempfile, threading, time
+import contextlib, os, re, secrets, shutil, socket, sys, tempfile, threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from tqdm.std import tqdm
+import psutil
 
 from ..core.errors import LabkitError
 from ..core.files import _write_atomic
-from .notebook import _descendants, _read_metrics, execute_notebook, save_figures
+from .notebook import _end_processes, _read_metrics, execute_notebook, save_figures
 
 # %% auto #0
 __all__ = ['CONNECT_TIMEOUT', 'NotebookRun', 'check_worker', 'run_on_worker', 'resolve_scheduler', 'dask_client', 'run_many']
@@ -174,11 +175,7 @@ def _say(bar, k:int, n:int, res:dict, enabled:bool):
 
 def _stop_children():
     "Stop the papermill children this process started (each in a session of its own) and their kernels."
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = _descendants(os.getpid())
-        for pid in pids:
-            with contextlib.suppress(OSError): os.kill(pid, sig)
-        if pids: time.sleep(2)
+    with contextlib.suppress(psutil.Error): _end_processes(psutil.Process().children(recursive=True), grace=2)
 
 # %% ../../nbs/09_run/03_many.ipynb #4f2db5bb
 def _run_here(job:dict) -> dict:

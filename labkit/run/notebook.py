@@ -6,6 +6,7 @@
 from __future__ import annotations
 import base64, contextlib, json, math, os, signal, subprocess, sys, time
 from pathlib import Path
+import psutil
 
 from ..core.files import _temp_name, atomic_file
 
@@ -13,28 +14,21 @@ from ..core.files import _temp_name, atomic_file
 __all__ = ['execute_notebook', 'save_figures']
 
 # %% ../../nbs/09_run/02_notebook.ipynb #5dd2f482
-def _descendants(pid:int) -> list[int]:
-    "Process ids of every descendant of `pid` (read from /proc; empty where there is none)."
-    parents = {}
-    for d in Path("/proc").glob("[0-9]*"):
-        try: parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError): pass
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        kids = [c for c, pp in parents.items() if pp == p]
-        found += kids; todo += kids
-    return found
+def _end_processes(procs:list, grace:float=5):
+    "End these `psutil.Process`es: SIGTERM (Windows: TerminateProcess), then SIGKILL for any alive after `grace` s."
+    for p in procs:
+        with contextlib.suppress(psutil.Error): p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        with contextlib.suppress(psutil.Error): p.kill()
+    psutil.wait_procs(alive, timeout=grace)
 
 def _stop(proc:subprocess.Popen):
-    "Stop a papermill child and its kernel (which runs in a session of its own): SIGTERM, then SIGKILL."
-    kernels = _descendants(proc.pid)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in kernels:
-            with contextlib.suppress(OSError): os.kill(pid, sig)
-        with contextlib.suppress(OSError): os.killpg(proc.pid, sig)
-        try: proc.wait(timeout=5); return
-        except subprocess.TimeoutExpired: pass
+    "Stop a papermill child and its kernel (which runs in a session of its own), and anything they started."
+    try: tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error: tree = []
+    _end_processes(tree)
+    with contextlib.suppress(subprocess.TimeoutExpired): proc.wait(timeout=5)
 
 def _first_error(nb) -> tuple[int|None, str|None]:
     "(execution count, 'Name: value') of the first cell that raised in an executed notebook."
