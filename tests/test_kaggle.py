@@ -12,10 +12,10 @@ from labkit.models import create_model
 def solution(lab_root, tmp_path):
     ids = kaggle_clip_ids(lab_root)
     preds = np.random.default_rng(0).uniform(0, 1, size=(len(ids), 3))
-    preds[0, 0], preds[1, 2] = -0.2, 1.3  # a regressor overshoots a little: clipped without a word
+    preds[0, 0], preds[1, 2] = -0.2, 1.3  # a regressor overshoots a little: clipped when asked, without a warning
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        return write_solution(ids, preds, tmp_path / 'solution.txt'), ids, preds
+        return write_solution(ids, preds, tmp_path / 'solution.txt', clip=True), ids, preds
 
 
 def rewrite(path, edit):
@@ -82,19 +82,44 @@ def test_predict_solution_from_a_model(lab_root, tmp_path):
     torch.manual_seed(0)
     for model in (create_model('lstm', input_dim=140, hidden_size=4, num_layers=1, n_targets=3),
                   create_model('lstm', input_dim=140, hidden_size=4, num_layers=1, heads={a: 1 for a in AFFECT})):
-        path = predict_solution(model, lab_root, tmp_path / 'solution.txt', max_length=32, device='cpu')
+        path = predict_solution(model, lab_root, tmp_path / 'solution.txt', max_length=32, device='cpu', clip=True)
         assert len(validate_solution(path, lab_root)) == 10
 
 
-@pytest.mark.parametrize('scale,low,high', [(100.0, 0.0, 0.0), (1.0, -1.5, 0.5)])
-def test_predictions_on_another_scale_warn(lab_root, tmp_path, scale, low, high):
+@pytest.mark.parametrize('scale,low,high,likely', [(100.0, 0.0, 0.0, 'a 0-100 scale (percentages): divide them by 100'),
+                                                    (10.0, 0.0, 0.0, 'a 0-10 scale: divide them by 10'),
+                                                    (1.0, -1.5, 0.5, 'standardised outputs (mean 0, sd 1)'),
+                                                    (1.0, 0.0, 0.2, 'a regressor overshooting a little')])
+def test_values_outside_the_unit_range_are_refused_unless_clipped(lab_root, tmp_path, capsys, scale, low, high, likely):
     ids = kaggle_clip_ids(lab_root)
     preds = np.random.default_rng(1).uniform(0, 1, size=(len(ids), 3)) * scale + np.linspace(low, high, len(ids))[:, None]
     outside = int(((preds < 0) | (preds > 1)).sum())
-    with pytest.warns(UserWarning, match=rf'clipped {outside} of 30 values to \[0, 1\]; the predictions range from '
-                                         rf'{preds.min():.4g} to {preds.max():.4g}.*another scale'):
-        path = write_solution(ids, preds, tmp_path / 's.txt')
-    assert validate_solution(path, lab_root).shape == (10, 3)  # still written, clipped
+    with pytest.raises(LabkitError) as e: write_solution(ids, preds, tmp_path / 's.txt')
+    msg = str(e.value)
+    assert f'{outside} of 30 predicted values are outside [0, 1]: they range from {preds.min():.4g} to {preds.max():.4g}' in msg, msg
+    assert likely in msg and 'clip=True' in msg and not (tmp_path / 's.txt').exists()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        path = write_solution(ids, preds, tmp_path / 's.txt', clip=True)
+    assert f'write_solution: clipped {outside} of 30 values to [0, 1]' in capsys.readouterr().out   # said where a student sees it
+    assert any('another scale' in str(w.message) for w in caught) == (likely != 'a regressor overshooting a little')
+    assert validate_solution(path, lab_root).shape == (10, 3)
+
+
+def test_validator_names_the_range_and_likely_scale(lab_root, solution):
+    path = rewrite(solution[0], lambda l: [l[0]] + [','.join([r.split(',')[0]] + [f'{100 * float(x):.2f}' for x in r.split(',')[1:]]) for r in l[1:]])
+    with pytest.raises(LabkitError) as e: validate_solution(path, lab_root)
+    assert 'the values range from 0 to 100' in str(e.value) and 'divide them by 100' in str(e.value) and str(path) in str(e.value)
+
+
+def test_byte_order_marks_are_named(lab_root, solution, capsys):
+    path = solution[0]
+    path.write_bytes(b'\xef\xbb\xbf' + path.read_bytes())                  # Excel's 'CSV UTF-8', Notepad
+    assert validate_solution(path, lab_root).shape == (10, 3)
+    out = capsys.readouterr().out
+    assert str(path) in out and 'UTF-8 byte-order mark (BOM' in out and 'without BOM' in out
+    path.write_bytes(b'\xff\xfe' + path.read_bytes()[3:].decode().encode('utf-16-le'))   # Excel's 'Unicode text'
+    with pytest.raises(LabkitError, match=r"is UTF-16 text .*Save it as 'CSV UTF-8'"): validate_solution(path, lab_root)
 
 
 def test_non_finite_prediction_names_row_clip_and_column(lab_root, tmp_path):

@@ -66,26 +66,49 @@ def _as_matrix(preds, n:int, ids:Sequence[str]|None=None)->np.ndarray:
                           "before writing the solution.")
     return arr
 
-def _clip_to_unit(values:np.ndarray)->np.ndarray:
-    "Clip to [0, 1]; warn when so many values are outside that the predictions look like another scale."
-    outside = int(((values < 0) | (values > 1)).sum())
-    if outside > max(5, 0.01 * values.size):
-        warnings.warn(f"write_solution clipped {outside} of {values.size} values to [0, 1]; the predictions range from "
-                      f"{values.min():.4g} to {values.max():.4g}. Valence, energy and danceability are in [0, 1]: the predictions "
-                      "may be on another scale (0-100? standardised?). Rescale them to [0, 1] before writing.", stacklevel=3)
+def _scale_hint(
+    lo:float, # the smallest prediction
+    hi:float, # the largest
+)->str: # the scale the predictions are likely on, and how to bring them to [0, 1]
+    "What a range of predictions outside [0, 1] most likely is."
+    if lo >= -0.5 and hi <= 1.5: return "a regressor overshooting a little, which clipping fixes"
+    if lo < -0.5 and hi <= 5: return ("values below zero look like standardised outputs (mean 0, sd 1): map them back with the scaler "
+                                      "fitted on the training labels (its inverse_transform)")
+    if lo >= -5 and hi <= 15: return "they look like a 0-10 scale: divide them by 10"
+    if lo >= -50 and hi <= 150: return "they look like a 0-100 scale (percentages): divide them by 100"
+    return "they are on another scale: check what the model was trained to predict"
+
+def _clip_to_unit(
+    values:np.ndarray, # (N, 3) finite predictions
+    clip:bool=False, # clip values outside [0, 1] (and say how many) instead of refusing them
+)->np.ndarray: # the values, all in [0, 1]
+    "Values in [0, 1]: any outside are refused with their range and likely scale, or clipped when asked, and said."
+    out = (values < 0) | (values > 1)
+    if not out.any(): return values
+    n, lo, hi = int(out.sum()), float(values.min()), float(values.max())
+    r, c = (int(i) for i in np.argwhere(out)[0])
+    said = (f"{n} of {values.size} predicted values are outside [0, 1]: they range from {lo:.4g} to {hi:.4g} (e.g. row {r}, "
+            f"{AFFECT[c]} = {values[r, c]:.4g}); {_scale_hint(lo, hi)}")
+    if not clip: raise LabkitError(f"{said}. Valence, energy and danceability are in [0, 1]: bring the predictions there, or pass "
+                                   "clip=True to clip them.")
+    print(f"write_solution: clipped {n} of {values.size} values to [0, 1] (they ranged from {lo:.4g} to {hi:.4g}).")
+    if not (lo >= -0.5 and hi <= 1.5):
+        warnings.warn(f"write_solution clipped {said}. The predictions are probably on another scale, and clipped they are "
+                      "mostly 0 or 1: rescale them to [0, 1] before writing.", stacklevel=3)
     return np.clip(values, 0.0, 1.0)
 
 def write_solution(
     ids:Sequence[str], # test clip ids (see `kaggle_clip_ids`)
     preds, # (N, 3) valence/energy/danceability, or {'valence': (N,1), ...}
     path:str|Path='solution.txt', # where to write
+    clip:bool=False, # clip values outside [0, 1] (and say how many); False refuses them, naming their range and likely scale
 )->Path: # the file written
-    "Write `solution.txt`: header, then one `<id>.fused.full.npy.gz,valence,energy,danceability` row per clip, clipped to [0, 1]."
+    "Write `solution.txt`: header, then one `<id>.fused.full.npy.gz,valence,energy,danceability` row per clip, values in [0, 1]."
     ids = [solution_id(i) for i in ids]
     if len(set(ids)) != len(ids):
         dup = pd.Series(ids)[pd.Series(ids).duplicated()].tolist()
         raise LabkitError(f"ids {dup[:5]} appear more than once; each test clip needs exactly one row.")
-    values = _clip_to_unit(_as_matrix(preds, len(ids), ids))
+    values = _clip_to_unit(_as_matrix(preds, len(ids), ids), clip)
     path = Path(path)
     if path.is_dir(): raise LabkitError(f"{path} is a folder; pass the solution file's path, e.g. {path / 'solution.txt'}.")
     try:
@@ -109,8 +132,16 @@ def validate_solution(
     path = Path(path)
     if path.is_dir(): raise LabkitError(f"{path} is a folder; pass the solution file's path, e.g. {path / 'solution.txt'}.")
     if not path.is_file(): raise LabkitError(f"solution file {path} does not exist; write it with write_solution().")
+    with open(path, 'rb') as f: start = f.read(3)
+    if start[:2] in (b'\xff\xfe', b'\xfe\xff'):
+        raise LabkitError(f"{path} is UTF-16 text (it starts with the byte-order mark {start[:2].hex(' ')}, as Excel's 'Unicode text' "
+                          "saves it); the competition reads UTF-8. Save it as 'CSV UTF-8', or write it with write_solution().")
+    if start == b'\xef\xbb\xbf':
+        print(f"{path} starts with a UTF-8 byte-order mark (BOM: the bytes ef bb bf that Excel's 'CSV UTF-8' and Notepad add); it is "
+              "read as if absent. Kaggle may read it into the first column's name: write the file with write_solution(), or save it "
+              "as UTF-8 without BOM.")
     try:
-        with open(path, newline='', encoding='utf-8') as f: rows = [r for r in csv.reader(f)]
+        with open(path, newline='', encoding='utf-8-sig') as f: rows = [r for r in csv.reader(f)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise LabkitError(f"{path} cannot be read as a text table ({type(e).__name__}: {e}); expected the CSV that "
                           "write_solution() writes. Write it again.") from None
@@ -120,7 +151,7 @@ def validate_solution(
     header = [c.strip() for c in rows[0]]
     if header != list(SOLUTION_HEADER):
         problems.append(f"the header is {','.join(header)!r}; expected {','.join(SOLUTION_HEADER)!r}")
-    body, ids, values = rows[1:], [], []
+    body, ids, values, outside = rows[1:], [], [], []
     for n, r in enumerate(body, start=2):
         if len(r) != 4:
             problems.append(f"line {n} has {len(r)} fields ({','.join(r)!r}); expected 4: id and three values"); continue
@@ -132,7 +163,11 @@ def validate_solution(
             problems.append(f"line {n}: values {r[1:]} are not all numbers"); continue
         bad = [f'{a}={x}' for a, x in zip(AFFECT, v) if not (math.isfinite(x) and 0.0 <= x <= 1.0)]
         if bad: problems.append(f"line {n} ({rid}): {', '.join(bad)} outside [0, 1]")
+        outside += [x for x in v if math.isfinite(x) and not 0.0 <= x <= 1.0]
         ids.append(rid); values.append(v)
+    if outside:
+        lo, hi = min(min(v) for v in values), max(max(v) for v in values)
+        problems.insert(0, f"{len(outside)} value(s) outside [0, 1]: the values range from {lo:.4g} to {hi:.4g}; {_scale_hint(lo, hi)}")
     expected = [solution_id(i) for i in kaggle_clip_ids(data, beat)]
     seen = pd.Series(ids)
     dups = sorted(set(seen[seen.duplicated()]))
@@ -159,6 +194,7 @@ def predict_solution(
     transform=None, # the train-fitted normalisation, if any
     batch_size:int=32, # clips per batch
     device:str='auto', # 'auto', 'cpu', 'cuda' or 'mps'
+    clip:bool=False, # clip predictions outside [0, 1] (and say how many) instead of refusing them
 )->Path: # the validated file
     "Predict the multitask test split with `model`, write `solution.txt` and validate it."
     from torch.utils.data import DataLoader
@@ -167,6 +203,6 @@ def predict_solution(
     ds = SpectrogramDataset(data, task='multitask', split='test', feature=feature, beat=beat,
                             max_length=max_length, transform=transform, verbose=False)
     dl = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=PadCollate())
-    path = write_solution(ds.ids, predict(model, dl, device=device), path)
+    path = write_solution(ds.ids, predict(model, dl, device=device), path, clip)
     validate_solution(path, data, beat)
     return path
