@@ -4,7 +4,7 @@ import numpy as np, pandas as pd, pytest, soundfile as sf
 from pathlib import Path
 
 from labkit.core import LabkitError
-from labkit.data import detect_layout, read_fsd50k, read_layout
+from labkit.data import detect_layout, fold_protocol, gtzan_filtered, read_fsd50k, read_gtzan, read_layout
 
 SR = 8000
 
@@ -255,7 +255,8 @@ PARAMS = [pytest.param(reader, damage, expect, id=f"{reader}: {fault}") for read
 
 
 def read(reader, target):
-    return read_fsd50k(target) if reader == "fsd50k" else read_layout(target)
+    if reader == "fsd50k": return read_fsd50k(target)
+    return read_layout(target, split="random") if reader == "gtzan" else read_layout(target)   # a fixture holds a few GTZAN clips
 
 
 @pytest.mark.parametrize("reader,damage,expect", PARAMS)
@@ -293,3 +294,29 @@ def test_no_silent_fallback_to_class_folders(tmp_path):
     assert [detect_layout(p) for p in (sc, us, es)] == ["speech_commands", "urbansound8k", "esc50"]
     t = read_layout(sc, test_fraction=0.5)                     # asked for: a split by speaker
     assert all(g["split"].nunique() == 1 for _, g in t.groupby("group"))
+
+
+def test_gtzan_reads_the_fault_filtered_split_by_default(tmp_path, capsys):
+    lists = gtzan_filtered()
+    assert len(lists) == 930 and {s: list(lists.values()).count(s) for s in ("train", "val", "test")} == {"train": 443, "val": 197, "test": 290}
+    root = tmp_path / "GTZAN"
+    for g in ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"):
+        (root / "genres" / g).mkdir(parents=True)
+        for k in range(100): sf.write(root / "genres" / g / f"{g}.{k:05d}.wav", np.zeros(80, np.float32), SR)
+    t = read_layout(root)
+    assert len(t) == 930 and dict(zip((Path(p).stem for p in t["path"]), t["split"])) == lists
+    assert len(t.attrs["left_out"]) == 70 and not set(t.attrs["left_out"]) & set(lists)
+    assert "fault-filtered split (Kereliuk, Sturm & Larsen 2015): 443 train, 197 val, 290 test clips; 70 clips left out" in capsys.readouterr().out
+    assert len(read_gtzan(root, split="random")) == 1000                    # asked for: every clip, a random split
+    (root / "genres" / "blues" / "blues.00012.wav").unlink()                # a clip of the lists missing: refused, not shrunk
+    with pytest.raises(LabkitError, match="1 of the 930 clips of GTZAN's fault-filtered split are missing .*blues.00012.*split='random'"):
+        read_gtzan(root)
+
+
+def test_urbansound8k_and_esc50_official_folds(tmp_path):
+    t = read_layout(urbansound8k(tmp_path / "UrbanSound8K"))
+    folds = fold_protocol(t)
+    assert sorted(folds) == [1, 2, 3, 10]
+    for k, f in folds.items(): assert set(f.loc[f["split"] == "test", "fold"]) == {k} and set(f.loc[f["split"] == "train", "fold"]) == set(folds) - {k}
+    assert sorted(fold_protocol(read_layout(esc50(tmp_path / "ESC-50")))) == [1, 2, 3, 4, 5]
+    with pytest.raises(LabkitError, match="needs the dataset's official folds"): fold_protocol(t.assign(fold=1))

@@ -18,8 +18,9 @@ from .faults import (_classes_found, _csv_file, _debris_note, _entries, _ints, _
 
 # %% auto #0
 __all__ = ['DIGITS', 'DIGIT_CLASSES', 'CLIP_COLUMNS', 'US8K_CLASSES', 'ESC50_CLASSES', 'GTZAN_GENRES', 'LAYOUTS',
-           'read_urbansound8k', 'read_esc50', 'read_audiomnist', 'read_speech_commands', 'read_gtzan',
-           'read_folder_per_class', 'read_csv_labels', 'detect_layout', 'read_layout', 'find_datasets', 'read_fsd50k']
+           'read_urbansound8k', 'read_esc50', 'read_audiomnist', 'read_speech_commands', 'gtzan_filtered', 'read_gtzan',
+           'read_folder_per_class', 'read_csv_labels', 'detect_layout', 'read_layout', 'fold_protocol', 'find_datasets',
+           'read_fsd50k']
 
 # %% ../../nbs/01_data/07_layouts.ipynb #0c5bff3d
 # segments: ('v', from, to, seconds) voiced glide; ('f', lo Hz, hi Hz, voiced, seconds) fricative;
@@ -219,14 +220,38 @@ def _gtzan_folder(root:Path)->Path:
                           (f" Point at {below[0]} instead (it holds {next(below[0].glob('genres*')).name}/)." if below else ''))
     return there[0]
 
+def gtzan_filtered()->dict: # clip ('blues.00012') -> 'train', 'val' or 'test'
+    "GTZAN's fault-filtered split (Kereliuk, Sturm & Larsen 2015; 930 of its 1000 clips), from the lists torchaudio ships."
+    from torchaudio.datasets import gtzan as g                       # the lists only; importing torchaudio takes a second
+    return {**{c: 'train' for c in g.filtered_train}, **{c: 'val' for c in g.filtered_valid}, **{c: 'test' for c in g.filtered_test}}
+
+def _filtered_split(df:pd.DataFrame, genres:Path, skipped:list)->pd.DataFrame:
+    "Apply the fault-filtered split to GTZAN's table: its clips get their split, the others are left out (`.attrs['left_out']`)."
+    lists = gtzan_filtered()
+    gone = sorted(set(lists) - set(df['group']) - {Path(s).stem for s in skipped})
+    if gone: raise LabkitError(f"{genres}: {len(gone)} of the {len(lists)} clips of GTZAN's fault-filtered split are missing (e.g. "
+                               f"{gone[:3]}). Unpack the whole archive, or pass split='random' for a random split stratified by genre "
+                               "(it overstates accuracy on GTZAN: one artist's songs and duplicated clips land on both sides).")
+    df = df.assign(split=df['group'].map(lists))
+    left = sorted(df.loc[df['split'].isna(), 'group'])
+    df = df.dropna(subset=['split']).reset_index(drop=True)
+    df.attrs['left_out'] = left
+    n = df['split'].value_counts()
+    print(f"GTZAN: the fault-filtered split (Kereliuk, Sturm & Larsen 2015): {n.get('train', 0)} train, {n.get('val', 0)} val, "
+          f"{n.get('test', 0)} test clips; {len(left)} clips left out (repeated, mislabelled or distorted: Sturm 2013), "
+          "listed in .attrs['left_out'].")
+    return df
+
 def read_gtzan(
     root:str|Path, # the GTZAN folder (holding genres/ or genres_original/)
-    test_fraction:float=0.2, # share of clips held out, stratified by genre
-    seed:int=0, # seed of the split
+    split:str='filtered', # 'filtered': the fault-filtered train/val/test lists; 'random': a split stratified by genre
+    test_fraction:float=0.2, # with split='random': share of clips held out
+    seed:int=0, # with split='random': seed of the split
     on_error:str='skip', # unreadable file: 'skip' (counted, warned) or 'raise'
-)->pd.DataFrame: # path, label, split, fold, group; .attrs['skipped'] lists unreadable files, .attrs['debris'] platform files
-    "GTZAN's clips (genres/<genre>/<genre>.000NN.wav); its known unreadable file is skipped and counted, or named."
+)->pd.DataFrame: # path, label, split, fold, group; .attrs: 'skipped' unreadable files, 'debris' platform files, 'left_out'
+    "GTZAN's clips (genres/<genre>/<genre>.000NN.wav) with the fault-filtered split; its known unreadable file is skipped and counted, or named."
     if on_error not in ('skip', 'raise'): raise LabkitError(f"on_error={on_error!r}; use 'skip' or 'raise'.")
+    if split not in ('filtered', 'random'): raise LabkitError(f"split={split!r}; use 'filtered' (the fault-filtered lists) or 'random'.")
     root = Path(root); genres = _gtzan_folder(root)
     rows, skipped, debris, seen = [], [], [], {}
     for d in _entries(genres, dirs=True, debris=debris):
@@ -248,7 +273,8 @@ def read_gtzan(
             skipped.append(str(f))
     if skipped: warnings.warn(f"GTZAN: skipped {len(skipped)} unreadable file(s): {skipped[:5]}")
     if not rows: raise LabkitError(f"{genres} holds no readable <genre>/*.wav clips.")
-    df = _stratified_split(pd.DataFrame(rows, columns=CLIP_COLUMNS), test_fraction, seed)
+    df = pd.DataFrame(rows, columns=CLIP_COLUMNS)
+    df = _stratified_split(df, test_fraction, seed) if split == 'random' else _filtered_split(df, genres, skipped)
     df.attrs['skipped'] = skipped
     return _debris_note(df, debris, root)
 
@@ -371,6 +397,16 @@ def read_layout(
     layout = detect_layout(root)
     root = Path(root)
     return LAYOUTS[layout](root / 'labels.csv' if layout == 'csv' and root.is_dir() else root, **kwargs)
+
+# %% ../../nbs/01_data/07_layouts.ipynb #ece2b43d
+def fold_protocol(
+    table:pd.DataFrame, # a clip table with its official folds (read_urbansound8k, read_esc50, or a CSV with a fold column)
+)->dict: # fold -> the table with that fold as test and the others as train
+    "The official k-fold protocol (UrbanSound8K: 10 folds, ESC-50: 5): one table per held-out fold, to report the mean and sd over folds."
+    folds = sorted(set(pd.to_numeric(table['fold'], errors='coerce').dropna().astype(int)))
+    if len(folds) < 2: raise LabkitError(f"the table has {len(folds)} fold(s) ({folds}); a k-fold protocol needs the dataset's official folds "
+                                         "(UrbanSound8K has 10, ESC-50 has 5). Read it with its reader, or give the CSV a fold column.")
+    return {k: table.assign(split=np.where(table['fold'] == k, 'test', 'train')) for k in folds}
 
 # %% ../../nbs/01_data/07_layouts.ipynb #1996ba2d
 def _holds_audio(layout:str, p:Path)->bool:  # a class-folder layout counts only if its class folders hold audio
