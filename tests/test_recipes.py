@@ -117,8 +117,11 @@ def telephone_digits(root, n_train=16, n_test=6, seed=0):
 def test_lab_3s_default_cnn_learns_short_padded_clips(tmp_path):
     "Clips of different lengths padded in a batch, with silent bands: the default recipe's CNN learns them (padding is not seen)."
     import numpy as np
-    from labkit.teach.labs import genre_cnn, load_split
+    from labkit.teach.labs import describe_recipe, genre_cnn, lab_recipe, load_split
     root = telephone_digits(tmp_path / "data")
+    chroma = load_split(root, "chroma", "train", class_mapping="none")
+    lstm = lab_recipe("auto", "lstm", "genre", "chroma", train=chroma)       # speech has no key: alignment is left out, said
+    assert "keyalign" not in lstm and "key alignment left out (no key in the chroma" in describe_recipe(lstm)
     ckpt = genre_cnn(tmp_path / "run", root, class_mapping="none", epochs=15, batch_size=16, device="cpu")
     test = load_split(root, "mel", "test", class_mapping="none")
     assert len(set(int(n) for *_, n in test)) > 10                                  # lengths really vary

@@ -15,8 +15,9 @@ from ..data.dataset import collate_padded
 from ..core.checks import _check_positive, _expect, _is_int, _is_real
 
 # %% auto #0
-__all__ = ['SpecAugment', 'Normalizer', 'ChromaStep', 'KeyShift', 'KeyAlign', 'random_crop', 'window_starts', 'dataset_stats',
-           'ASTNormalize', 'ast_masking', 'MixupCollate']
+__all__ = ['KEY_PROFILES', 'SpecAugment', 'clip_frames', 'Normalizer', 'ChromaStep', 'KeyShift', 'KeyAlign', 'key_clarity',
+           'key_share', 'has_key', 'random_crop', 'window_starts', 'dataset_stats', 'ASTNormalize', 'ast_masking',
+           'MixupCollate']
 
 # %% ../../nbs/02_audio/04_transforms.ipynb #960fbdba
 class SpecAugment(nn.Module):
@@ -67,6 +68,17 @@ class SpecAugment(nn.Module):
         return out.numpy() if is_numpy else out
 
 # %% ../../nbs/02_audio/04_transforms.ipynb #36cfa66c
+def clip_frames(
+    data, # a dataset of (x, y, length) items, a list of (T, F) arrays, or an (N, T, F) array
+): # yields one (T, F) array per clip: its real frames only
+    "Each clip's real frames, whatever form the clips come in."
+    if isinstance(data, np.ndarray) and data.ndim == 3: yield from data; return
+    for item in data:
+        if isinstance(item, (tuple, list)):  # a dataset item: (x, y, length)
+            x, length = item[0], int(item[2]) if len(item) > 2 else None
+            yield np.asarray(x)[:length]
+        else: yield np.asarray(item)
+
 class Normalizer(nn.Module):
     "Standardise `(T, F)` features with a mean and std fitted on training data (per feature row, or per cell)."
     def __init__(self,
@@ -82,20 +94,12 @@ class Normalizer(nn.Module):
     @property
     def fitted(self) -> bool: return self.mean.numel() > 0
 
-    def _items(self, data):
-        if isinstance(data, np.ndarray) and data.ndim == 3: yield from data; return
-        for item in data:
-            if isinstance(item, (tuple, list)):  # a dataset item: (x, y, length)
-                x, length = item[0], int(item[2]) if len(item) > 2 else None
-                yield np.asarray(x)[:length]
-            else: yield np.asarray(item)
-
     def fit(self,
         data, # training data: SpectrogramDataset, list of (T, F) arrays, or (N, T, F) array
     ) -> "Normalizer":
         "Fit mean and std on `data` (the training split only)."
         s = s2 = n = None
-        for x in self._items(data):
+        for x in clip_frames(data):
             x = x.astype(np.float64)
             if self.mode == "band": xs, xs2, xn = x.sum(0), (x ** 2).sum(0), np.full(x.shape[1], len(x))
             else: xs, xs2, xn = x, x ** 2, np.ones_like(x)
@@ -176,6 +180,39 @@ class KeyAlign(ChromaStep):
         lo, hi = self.rows
         strongest = x[..., lo:hi].sum(1).argmax(1) if x.shape[-1] >= hi else x.new_zeros(len(x), dtype=torch.long)  # (B,)
         return _rotate_chroma(x, self.rows, strongest, "KeyAlign")
+
+# %% ../../nbs/02_audio/04_transforms.ipynb #a9849e52
+KEY_PROFILES = np.array([[6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88],   # major, tonic C
+                         [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]])  # minor (Krumhansl & Kessler 1982)
+
+def _zscore(p): return (p - p.mean(-1, keepdims=True)) / (p.std(-1, keepdims=True) + 1e-9)
+_KEYS = _zscore(np.stack([np.roll(p, k) for p in KEY_PROFILES for k in range(12)]))   # (24, 12): every key
+
+def key_clarity(
+    chroma:np.ndarray, # (T, 12) chroma frames of one clip (or (12,) a mean profile)
+) -> float: # -1..1: the clip's best correlation with a major or minor key profile
+    "How much a clip's mean chroma looks like a key (Krumhansl-Kessler key finding)."
+    profile = np.asarray(chroma, np.float64).reshape(-1, 12).mean(0)
+    return float((_KEYS @ _zscore(profile) / 12).max())
+
+def _chance_clarity(q:float=0.9) -> float:  # the clarity that random chroma profiles reach with probability 1 - q
+    return float(np.quantile((_zscore(np.random.default_rng(0).random((20000, 12))) @ _KEYS.T / 12).max(1), q))
+
+def key_share(
+    clips, # (T, 12) chroma arrays of the training clips (real frames only)
+) -> float: # 0..1; about 0.1 for chroma with no key
+    "The share of clips whose key is clearer than that of 9 in 10 random chroma profiles."
+    clarity = np.array([key_clarity(c) for c in clips])
+    if not len(clarity): raise LabkitError("key_share got no clips: pass the training clips' chroma rows.")
+    return float((clarity > _chance_clarity()).mean())
+
+def has_key(
+    clips, # (T, 12) chroma arrays of the training clips (real frames only)
+    share:float=1/3, # the share of clips that must beat 9 in 10 random profiles (chance gives 1 in 10)
+) -> bool:
+    "Whether the clips are tonal: more than `share` of them have a key clearer than 90 % of random chroma."
+    return key_share(clips) > share
+
 
 # %% ../../nbs/02_audio/04_transforms.ipynb #104b2587
 def random_crop(

@@ -332,11 +332,13 @@ def lab_recipe(
     model:str, # 'lstm' or 'cnn'
     task:str, # 'genre' or 'affect'
     feature_set:str|None=None, # the model's input, e.g. 'fused_beat': key steps act on its chroma rows (left out for mel)
+    train=None, # the training clips: key steps are left out when their chroma shows no key (speech, noise)
     **kwargs, # Recipe options, e.g. crop_frames=128
 ):
-    "The training recipe a lab's `recipe` parameter names, for the model's input."
+    "The training recipe a lab's `recipe` parameter names, for the model's input and, given its clips, for the data."
     recipe = default_recipe(model, task, **kwargs) if spec == "auto" else Recipe(spec, **kwargs)
-    return recipe if feature_set is None else recipe.for_input(parse_feature_set(feature_set)[0])
+    recipe = recipe if feature_set is None else recipe.for_input(parse_feature_set(feature_set)[0])
+    return recipe if train is None else recipe.for_data(train)
 
 _STEPS = {"standardize": "standardised inputs", "specaugment": "SpecAugment", "crops": "random {crop_frames}-frame crops",
           "cosine": "cosine learning rate", "keyshift": "random key shifts", "keyalign": "key-aligned chroma"}
@@ -349,7 +351,7 @@ def describe_recipe(
     words = [_STEPS[w].format(crop_frames=recipe.crop_frames) for w in recipe.ingredients] or ["plain training"]
     words += [f"{k}={v!r}" for k, v in recipe.model.items()]
     left_out = " and ".join(_STEP_NAMES[w] for w in recipe.left_out)
-    return ", ".join(words) + (f"; {left_out} left out (no chroma rows)" if left_out else "")
+    return ", ".join(words) + (f"; {left_out} left out ({recipe.why_left_out})" if left_out else "")
 
 def _ablation_file(name):  # bench/results/<name> of the checkout, or None (a wheel has no bench/)
     root = _checkout_root()

@@ -10,7 +10,8 @@ from torch import nn
 
 from ..core.errors import LabkitError
 from ..data.layout import N_FUSED, N_MELS
-from ..audio.transforms import KeyAlign, KeyShift, Normalizer, SpecAugment, random_crop, window_starts
+from ..audio.transforms import (KeyAlign, KeyShift, Normalizer, SpecAugment, clip_frames, key_share, random_crop,
+                                     window_starts)
 from ..models.weights import read_state_dict
 from ..models.registry import create_model, full_lengths
 from .checkpoint import load_checkpoint
@@ -118,12 +119,12 @@ class Recipe:
         self.ingredients = tuple(w for w in INGREDIENTS if w in words)              # a fixed order, whatever was written
         self.crop_frames, self.hop, self.warmup, self.chroma_rows = crop_frames, hop, warmup, tuple(chroma_rows)
         self.freq_mask, self.time_mask = freq_mask, time_mask
-        self.model, self.left_out = dict(model or {}), ()
+        self.model, self.left_out, self.why_left_out = dict(model or {}), (), ""
 
     def __contains__(self, name): return name in self.ingredients
     def __repr__(self):
         extra = [f"crop_frames={self.crop_frames}"] * ("crops" in self) + [f"model={self.model}"] * bool(self.model)
-        extra += [f"left out (no chroma rows): {' '.join(self.left_out)}"] * bool(self.left_out)
+        extra += [f"left out ({self.why_left_out}): {' '.join(self.left_out)}"] * bool(self.left_out)
         return f"Recipe({', '.join([repr(' '.join(self.ingredients) or 'none'), *extra])})"
 
     def for_input(self,
@@ -133,11 +134,25 @@ class Recipe:
         rows = {"fused": (N_MELS, N_FUSED), "chroma": (0, N_FUSED - N_MELS), "mel": None}
         if feature not in rows: raise LabkitError(f"for_input({feature!r}): expected 'mel', 'chroma' or 'fused'.")
         out = copy.copy(self)
-        if rows[feature] is None:
-            out.left_out = tuple(w for w in self.ingredients if w in ("keyshift", "keyalign"))
-            out.ingredients = tuple(w for w in self.ingredients if w not in out.left_out)
-        else: out.chroma_rows = rows[feature]
+        if rows[feature] is None: return out._leave_out_keys("no chroma rows")
+        out.chroma_rows = rows[feature]
         return out
+
+    def for_data(self,
+        train, # the training clips as the model reads them: a dataset of (x, y, length) items or (T, F) arrays
+    ) -> "Recipe":
+        "This recipe for the data: the key steps left out (and named) when the clips' chroma shows no key, as speech or noise."
+        if not any(w in self for w in ("keyshift", "keyalign")): return self
+        lo, hi = self.chroma_rows
+        share = key_share(x[:, lo:hi] for x in clip_frames(train))
+        if share > 1 / 3: return self
+        return copy.copy(self)._leave_out_keys(f"no key in the chroma: {share:.0%} of the clips clearer than random chroma")
+
+    def _leave_out_keys(self, why):  # this recipe (a copy) without its key steps, saying why
+        self.left_out = tuple(w for w in self.ingredients if w in ("keyshift", "keyalign"))
+        self.ingredients = tuple(w for w in self.ingredients if w not in self.left_out)
+        self.why_left_out = why if self.left_out else ""
+        return self
 
     def create_model(self,
         name:str, # a name from labkit.models.list_models()
