@@ -54,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     info = dsub.add_parser("info", help="summarise a data folder (counts per dataset and split)",
                            description="Read a data root (real or synthetic) and print what each dataset holds.")
     info.add_argument("data_dir", nargs="?", default=None, help="data root; default $LABKIT_DATA")
+    man = dsub.add_parser("manifest", help="write a manifest of a dataset folder: files, sizes, checksums, counts",
+                          description="Write a manifest of DIR: every file with its size and SHA-256, and the clips per class "
+                                      "and split (hand it to a class so every copy can be checked).")
+    man.add_argument("dir", help="dataset folder, e.g. data/UrbanSound8K")
+    man.add_argument("--out", default=None, help="manifest file (default DIR/labkit-manifest.json)")
+    val = dsub.add_parser("validate", help="check a dataset folder against its manifest",
+                          description="Name the files missing, changed or extra against a manifest, and known faults.")
+    val.add_argument("dir", help="dataset folder")
+    val.add_argument("--manifest", default=None, help="manifest file (default DIR/labkit-manifest.json)")
 
     lab = sub.add_parser("lab", help="run the lab notebooks with papermill",
         description="Run the lab notebooks in order, each in its own kernel, into one run folder with the executed "
@@ -139,6 +148,10 @@ def main(argv:list[str]|None=None) -> int:
         if args.command == "data" and args.data_command == "synth":
             from labkit.synth import make_corpus
             print(make_corpus(args.preset, out=args.out, seed=args.seed))
+        elif args.command == "data" and args.data_command in ("manifest", "validate"):
+            from labkit.data.manifest import validate_dataset, write_manifest
+            if args.data_command == "manifest": write_manifest(args.dir, args.out)
+            else: return 0 if validate_dataset(args.dir, args.manifest)["ok"] else 1
         elif args.command == "data":
             print(data_info(args.data_dir))
         elif args.command == "lab":
