@@ -161,7 +161,7 @@ def main(argv:list[str]|None=None) -> int:
                                params=dict(parse_param(p) for p in args.param), labs_dir=args.labs,
                                cell_timeout=args.cell_timeout, timeout=args.lab_timeout, jobs=args.jobs,
                                scheduler=args.scheduler)
-            return 0 if all(r["status"] == "ok" for r in results) else 1
+            return 0 if all(r["status"] in ("ok", "skipped") for r in results) else 1
         elif args.command == "sweep":
             from labkit.run.sweeps import run_cli
             return run_cli(args)

@@ -106,3 +106,27 @@ def test_a_yaml_params_file_without_pyyaml_names_the_fix(tmp_path, monkeypatch):
     assert read_param_sets(tmp_path / "sets.yaml") == [{"lr": 0.001}]
     monkeypatch.setitem(sys.modules, "yaml", None)                   # `import yaml` now fails as if not installed
     with pytest.raises(LabkitError, match="pip install pyyaml"): read_param_sets(tmp_path / "sets.yaml")
+
+
+def test_lab_time_limits_follow_the_data_size(tmp_path, lab_root, monkeypatch):
+    "A --data-dir gets the limits of its size: its embedded corpus's preset, or the smallest preset it fits; not always 4 h."
+    from labkit.run.labs import TIME_LIMITS
+    (tmp_path / "labs").mkdir()
+    import nbformat
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("data_dir = None\npreset = 'tiny'\nout_dir = 'out'", metadata={"tags": ["parameters"]})]
+    nbformat.write(nb, tmp_path / "labs" / "01_toy.ipynb")
+    given = []
+    def fake(nb, out_nb, params, **kw):
+        given.append((kw["cell_timeout"], kw["timeout"]))
+        return dict(status="ok", error=None, cell=None, seconds=0.0, log=str(out_nb) + ".log")
+    monkeypatch.setattr(labkit.run.labs, "execute_notebook", fake)
+    def limits(data):
+        assert main(["lab", "--labs", str(tmp_path / "labs"), "--out", str(tmp_path / f"run{len(given)}"), "--data-dir", str(data)]) == 0
+        return given[-1]
+    assert limits(lab_root) == TIME_LIMITS["tiny"]                        # a few MB: the tiny preset's minutes
+    (lab_root / "INFO.json").write_text('{"preset": "small"}')            # an embedded corpus says its preset
+    assert limits(lab_root) == TIME_LIMITS["small"]
+    (lab_root / "INFO.json").unlink()
+    with open(lab_root / "big.bin", "wb") as f: f.truncate(3 * 10**9)    # past twice the small corpus: real data's hours
+    assert limits(lab_root) == TIME_LIMITS["full"]

@@ -35,7 +35,7 @@ def run(tmp_path, nb, name, **params):
 
 
 @pytest.mark.slow
-def test_runs_on_a_local_cluster_survive_a_killed_worker_and_a_failing_notebook(tmp_path):
+def test_runs_on_a_local_cluster_survive_a_killed_worker_and_a_failing_notebook(tmp_path, capsys):
     ok = toy(tmp_path / "ok.ipynb", "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n"
                                     "json.dump({'x2': x * x}, open(out / 'metrics.json', 'w'))")
     bad = toy(tmp_path / "bad.ipynb", "raise ValueError('the model diverged')")
@@ -55,6 +55,9 @@ def test_runs_on_a_local_cluster_survive_a_killed_worker_and_a_failing_notebook(
     assert "ValueError: the model diverged" in res["bad"]["error"]
     assert marker.read_text() == "killed once"            # the first attempt did kill its worker ...
     assert (res["killer"]["status"], res["killer"]["metrics"]) == ("ok", {"x2": 25})  # ... and the retry finished
+    assert res["killer"]["attempts"] == 2 and res["ok"]["attempts"] == 1 and res["killer"]["worker"].startswith("worker ")
+    said = capsys.readouterr().out                        # the retry is said as it happens, naming the new worker
+    assert f"killer: retried on {res['killer']['worker']} at tcp://" in said and "(attempt 2)" in said, said
     assert res["nodata"]["status"] == "failed" and "cannot use the data folder" in res["nodata"]["error"]
     assert "not-mounted" in res["nodata"]["error"] and not (tmp_path / "home" / "nodata.ipynb").exists()
 

@@ -1,7 +1,7 @@
 "`labkit lab` on a folder of toy labs: a failing lab is reported with its cell and error, the others still run."
-import json, signal, subprocess, sys, time
+import json, signal, socket, subprocess, sys, time
 from pathlib import Path
-import nbformat, pytest
+import nbformat, psutil, pytest
 
 pytestmark = pytest.mark.slow  # every test starts kernels
 LABKIT = str(Path(sys.executable).parent / "labkit")
@@ -147,3 +147,36 @@ def test_labs_run_two_at_a_time(tmp_path, lab_root):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert [(s["status"], s["metrics"]) for s in summary] == [("ok", {"lab": k}) for k in (1, 2, 3)]
     assert (tmp_path / "run" / "02_toy.ipynb").exists() and (tmp_path / "run" / "02_toy" / "metrics.json").exists()
+
+
+def test_a_skipped_lab_is_listed_as_skipped_with_its_reason(tmp_path, lab_root):
+    labs = tmp_path / "labs"; labs.mkdir()
+    toy_lab(labs / "01_affect.ipynb", "json.dump({'skipped': 'no affect labels here'}, open(out / 'metrics.json', 'w'))")
+    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), timeout=HANG_GUARD)
+    assert r.returncode == 0, r.stdout + r.stderr                  # nothing failed: the lab had nothing to do
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())[0]
+    assert (s["status"], s["reason"], s["error"], s["attempts"]) == ("skipped", "no affect labels here", None, 1)
+    assert s["worker"].split()[0] == socket.gethostname()
+    first_table = (tmp_path / "run" / "summary.md").read_text().split("## Metrics")[0]
+    assert "| 01_affect | skipped |" in first_table and "no affect labels here" in first_table
+    assert "01_affect skipped in" in r.stdout and ": no affect labels here" in r.stdout   # the console says so too
+
+
+def test_a_killed_papermill_is_reported_as_killed_and_leaves_no_kernel(tmp_path, lab_root):
+    "Under --jobs 2, a lab whose papermill is killed is 'killed' (the signal), never a kernel's log line; its kernel ends too."
+    labs = tmp_path / "labs"; labs.mkdir()
+    pid_file = tmp_path / "kernel.pid"
+    toy_lab(labs / "01_killed.ipynb", f"import os, signal, time, psutil\npathlib.Path({str(pid_file)!r}).write_text(str(os.getpid()))\n"
+                                      "os.kill(psutil.Process().parent().pid, signal.SIGKILL)   # this kernel's papermill\n"
+                                      "time.sleep(120)")
+    toy_lab(labs / "02_ok.ipynb", "json.dump({'ok': 1}, open(out / 'metrics.json', 'w'))")
+    r = labkit_lab(tmp_path, labs, "--data-dir", str(lab_root), "--jobs", "2", timeout=HANG_GUARD)
+    assert r.returncode == 1, r.stdout + r.stderr
+    summary = {s["name"]: s for s in json.loads((tmp_path / "run" / "summary.json").read_text())}
+    killed = summary["01_killed"]
+    assert killed["status"] == "killed" and "SIGKILL" in killed["error"], killed
+    assert "IPKernelApp" not in killed["error"] and "TCP" not in killed["error"]
+    assert summary["02_ok"]["status"] == "ok" and summary["02_ok"]["attempts"] == 1 and summary["02_ok"]["worker"]
+    kernel = int(pid_file.read_text())
+    assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
+    assert "| 01_killed | killed |" in (tmp_path / "run" / "summary.md").read_text()

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/09_run/04_labs.ipynb #0f51114d
 from __future__ import annotations
-import json, math, os, platform, subprocess, sys, time
+import contextlib, json, math, os, platform, socket, subprocess, sys, time
 from pathlib import Path
 from tqdm.std import tqdm
 
@@ -36,14 +36,20 @@ def _fmt(v):
     if isinstance(v, float): return f"{v:.4f}" if math.isfinite(v) else str(v)
     return str(v)
 
+def _outcome(r:dict) -> str:
+    "What the first table says beside a lab's status: why it was skipped, or its error."
+    if r["status"] == "skipped": return str(r.get("reason") or "")
+    return str(r.get("error") or "").replace("|", "\\|").replace("\n", " ")[:160]
+
 def write_summary(
-    results:list[dict], # one dict per lab: name, status, seconds, metrics, error
+    results:list[dict], # one dict per lab: name, status, seconds, metrics, error (or reason), worker, attempts
     out:Path, # the run folder
 ) -> str:
     "Write summary.json and summary.md in `out`; return the markdown."
     _write_atomic(out / "summary.json", json.dumps(results, indent=2, default=str))
-    md = ["# labkit lab run", "", "| lab | status | time (s) |", "|---|---|---|"]
-    md += [f"| {r['name']} | {r['status']} | {r['seconds']:.0f} |" for r in results]
+    md = ["# labkit lab run", "", "| lab | status | time (s) | where | attempts | why |", "|---|---|---|---|---|---|"]
+    md += [f"| {r['name']} | {r['status']} | {r['seconds']:.0f} | {r.get('worker') or ''} | {r.get('attempts') or 0} | "
+           f"{_outcome(r)} |" for r in results]
     md += ["", "## Metrics", "", "| lab | metric | value |", "|---|---|---|"]
     for r in results:
         md += [f"| {r['name']} | {k} | {_fmt(v)} |" for k, v in flatten_metrics(r.get("metrics") or {}).items()
@@ -54,7 +60,7 @@ def write_summary(
                "| lab | model | metric | model's score | baseline | difference |", "|---|---|---|---|---|---|"]
         md += [f"| {name} | {v['model']} | {v['metric']} | {_fmt(v['value'])} | {_fmt(v['baseline'])} | "
                f"{_fmt(v['value'] - v['baseline'])} |" for name, v in vs]
-    failed = [r for r in results if r["status"] not in ("ok", "not run")]
+    failed = [r for r in results if r["status"] not in ("ok", "skipped", "not run")]
     if failed:
         md += ["", "## Failures", ""] + [f"- **{r['name']}** ({r['status']}): {r['error']} (log: {r.get('log')})" for r in failed]
     text = "\n".join(md) + "\n"
@@ -84,7 +90,8 @@ def run_labs(
     for k in ("preset", "data_dir", "out_dir"):
         if k in params: raise LabkitError(f"Pass {k} as its own option, not as -p {k}=...")
     per_lab = check_parameters(params, labs)
-    limits = TIME_LIMITS["full" if data_dir is not None else preset]
+    if data_dir is not None: data_dir = _data_folder(data_dir)
+    limits = TIME_LIMITS[_size_preset(data_dir) if data_dir is not None else preset]
     cell_timeout = limits[0] if cell_timeout == "auto" else cell_timeout
     timeout = limits[1] if timeout == "auto" else timeout
     for name, v in (("cell_timeout", cell_timeout), ("timeout", timeout)):
@@ -93,7 +100,6 @@ def run_labs(
     out = Path(out).expanduser().absolute()  # labs run in their own folder: pass absolute paths
     if out.exists() and not out.is_dir():
         raise LabkitError(f"--out {out} is a file; give a folder for the run (it is created if missing).")
-    if data_dir is not None: data_dir = _data_folder(data_dir)
     with RunLock(out, f"labkit lab into {out}"):
         _keep_previous_run(out)
         if data_dir is None:
@@ -101,7 +107,8 @@ def run_labs(
             tty = sys.stdout.isatty()        # a batch log gets lines, not a stream of progress-bar updates
             if not tty: print(f"embedded corpus (preset {preset}): finding or building it ...", flush=True)
             print(f"embedded corpus (preset {preset}): {make_corpus(preset, progress=tty)}", flush=True)
-        results = [dict(name=lab.stem, status="not run", seconds=0.0, metrics={}, error=None) for lab in labs]
+        results = [dict(name=lab.stem, status="not run", seconds=0.0, metrics={}, error=None, worker=None, attempts=0)
+                   for lab in labs]
         data = None if data_dir is None else str(data_dir)
         if jobs != 1 or scheduler is not None or os.environ.get("LABKIT_SCHEDULER"):
             runs = [NotebookRun(lab, out / lab.name, {**per_lab[lab], "preset": preset, "data_dir": data}, collect=out / lab.stem,
@@ -110,9 +117,11 @@ def run_labs(
             names = [lab.stem for lab in labs]
             try: run_many(runs, scheduler=scheduler, jobs=jobs, kernel=kernel,
                           on_result=lambda run, r: results[names.index(run.name)].update(
-                              {k: r.get(k) for k in ("status", "error", "cell", "seconds", "log", "metrics")}))
+                              _skipped({k: r.get(k) for k in ("status", "error", "cell", "seconds", "log", "metrics",
+                                                                "worker", "attempts")})))
             finally: print(write_summary(results, out))
             return results
+        here = f"{socket.gethostname()} (pid {os.getpid()})"
         try:
             for k, lab in enumerate(labs):
                 name, lab_out = lab.stem, out / lab.stem
@@ -122,15 +131,38 @@ def run_labs(
                                             cell_timeout=cell_timeout, timeout=timeout, log=out / f"{name}.log")
                 except KeyboardInterrupt as e:
                     res = e.args[0] if e.args and isinstance(e.args[0], dict) else dict(status="interrupted", error="stopped by Ctrl-C")
-                    results[k].update(res, metrics=_read_metrics(lab_out))
+                    results[k].update(res, metrics=_read_metrics(lab_out), worker=here, attempts=1)
                     raise
                 if (out / lab.name).exists(): save_figures(out / lab.name, lab_out / "figures")
-                results[k].update(res, metrics=_read_metrics(lab_out))
+                results[k].update(_skipped(dict(res, metrics=_read_metrics(lab_out), worker=here, attempts=1)))
+                res = results[k]
                 print(f"[{k + 1}/{len(labs)}] {name} {res['status']} in {res['seconds']:.0f} s"
-                      + (f": {res['error']} (log: {res['log']})" if res["error"] else ""), flush=True)
+                      + (f": {res['error']} (log: {res['log']})" if res["error"] else "")
+                      + (f": {res['reason']}" if res.get("reason") else ""), flush=True)
         finally:
             print(write_summary(results, out))
     return results
+
+def _skipped(res:dict) -> dict:
+    "A lab that ended early because its data does not fit (`skipped` in its metrics) as status 'skipped', with the reason."
+    m = res.get("metrics") or {}
+    if res.get("status") == "ok" and "skipped" in m: return dict(res, status="skipped", reason=str(m["skipped"]))
+    return res
+
+def _size_preset(
+    data_dir:Path, # the run's data folder
+) -> str: # 'tiny', 'small' or 'full': whose time limits fit it
+    "The preset whose time limits fit a data folder: an embedded corpus's own (its INFO.json), else the one its size is within."
+    try: preset = json.loads((data_dir / "INFO.json").read_text()).get("preset")
+    except (OSError, ValueError, AttributeError): preset = None
+    if preset in TIME_LIMITS: return preset
+    from labkit.synth.corpus import _corpus_bytes   # here, not at the top: the runner itself loads no torch
+    caps, size = [(p, 2 * _corpus_bytes(p)) for p in ("tiny", "small")], 0
+    for root, _, files in os.walk(data_dir):         # stops counting once past the small corpus's size
+        for f in files:
+            with contextlib.suppress(OSError): size += os.stat(os.path.join(root, f)).st_size
+        if size > caps[-1][1]: return "full"
+    return next(p for p, cap in caps if size <= cap) if size <= caps[-1][1] else "full"
 
 def _data_folder(data_dir:str|Path) -> Path:
     "The data folder a run is given: the lab layout (labs 1-7), or native dataset layouts such as UrbanSound8K (lab 8)."

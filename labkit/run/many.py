@@ -15,7 +15,8 @@ from ..core.files import _write_atomic
 from .notebook import _end_processes, _read_metrics, execute_notebook, save_figures
 
 # %% auto #0
-__all__ = ['CONNECT_TIMEOUT', 'NotebookRun', 'check_worker', 'run_on_worker', 'resolve_scheduler', 'dask_client', 'run_many']
+__all__ = ['START_TOPIC', 'CONNECT_TIMEOUT', 'NotebookRun', 'check_worker', 'run_on_worker', 'resolve_scheduler', 'dask_client',
+           'run_many']
 
 # %% ../../nbs/09_run/03_many.ipynb #9c0dc501
 @dataclass
@@ -60,6 +61,18 @@ def check_worker(
     return where
 
 # %% ../../nbs/09_run/03_many.ipynb #564792f8
+START_TOPIC = "labkit-run-start" # the Dask event a worker logs as it starts a run: the client counts attempts by it
+
+def _announce(
+    job:dict, # from `_pack`
+    where:str, # this worker, in words
+):
+    "Tell the Dask client that this worker starts `job` (an event on `START_TOPIC`); nothing outside a Dask worker."
+    try:
+        from distributed import get_worker
+        get_worker().log_event(START_TOPIC, dict(token=job.get("token"), name=job["name"], where=where))
+    except (ImportError, ValueError): pass
+
 def _scratch_root() -> str|None:
     "The Dask worker's local directory when running inside a worker, else None (the system's temporary folder)."
     try:
@@ -73,13 +86,15 @@ def _pack(run:NotebookRun, kernel:str) -> dict:
     if not run.nb.is_file(): raise LabkitError(f"Notebook {run.nb} does not exist; check the path.")
     return dict(name=run.name, nb_name=run.nb.name, nb_bytes=run.nb.read_bytes(), parameters=run.parameters,
                 collect=run.collect is not None, out_param=run.out_param, cwd=str(run.cwd) if run.cwd else None,
-                cell_timeout=run.cell_timeout, timeout=run.timeout, env=run.env, kernel=kernel, version=labkit.__version__)
+                cell_timeout=run.cell_timeout, timeout=run.timeout, env=run.env, kernel=kernel, version=labkit.__version__,
+                token=secrets.token_hex(8))
 
 def run_on_worker(
     job:dict, # from `_pack`
 ) -> dict: # execute_notebook's result plus the executed notebook, log and written files as bytes
     "Run one packed notebook in a scratch folder of this worker and return its results as bytes."
     where = check_worker(job["version"], job["parameters"])
+    _announce(job, where)
     scratch = Path(tempfile.mkdtemp(prefix="labkit-run-", dir=_scratch_root()))
     try:
         nb, done, out = scratch / job["nb_name"], scratch / "executed.ipynb", scratch / "out"
@@ -112,14 +127,14 @@ def _deliver(run:NotebookRun, raw:dict) -> dict:
             if root not in dest.parents: raise LabkitError(f"run {run.name} returned a file {rel!r} outside its folder; refused.")
             _write(dest, data)
         if run.out_nb.exists(): save_figures(run.out_nb, run.collect / "figures")
-    keep = ("status", "error", "cell", "seconds", "worker")
+    keep = ("status", "error", "cell", "seconds", "worker", "attempts")
     return dict(name=run.name, **{k: raw.get(k) for k in keep}, log=str(run.log), out_nb=str(run.out_nb),
                 collect=None if run.collect is None else str(run.collect),
                 metrics=_read_metrics(run.collect) if run.collect is not None else {})
 
-def _failed(error:str, seconds:float=0.0, worker:str|None=None) -> dict:
+def _failed(error:str, seconds:float=0.0, worker:str|None=None, status:str="failed") -> dict:
     "A result for a run that never gave one (its worker died, or it could not start)."
-    return dict(status="failed", error=error, cell=None, seconds=seconds, worker=worker)
+    return dict(status=status, error=error, cell=None, seconds=seconds, worker=worker)
 
 # %% ../../nbs/09_run/03_many.ipynb #e3ec5a97
 def resolve_scheduler(
@@ -159,7 +174,11 @@ def dask_client(
     except (OSError, TimeoutError) as e:
         raise LabkitError(f"No Dask scheduler answers at {scheduler} ({e}). Start one there (dask scheduler) with workers "
                           "(dask worker tcp://HOST:8786), check the address and firewall, or use --scheduler local:N.") from e
-    with client: yield client
+    with client:
+        try: link = client.dashboard_link                  # a cluster with bokeh installed serves one
+        except Exception: link = None
+        if link: print(f"Dask dashboard: {link}", flush=True)
+        yield client
 
 # %% ../../nbs/09_run/03_many.ipynb #23ae5ae7
 def _progress(n:int, enabled:bool):
@@ -169,7 +188,8 @@ def _progress(n:int, enabled:bool):
 def _say(bar, k:int, n:int, res:dict, enabled:bool):
     "Report one finished run: a line above the bar, or a plain line."
     if not enabled: return
-    line = f"[{k}/{n}] {res['name']} {res['status']} in {res['seconds']:.0f} s" + (f": {res['error']}" if res["error"] else "")
+    tries = f" (attempt {res['attempts']}, on {res['worker']})" if (res.get("attempts") or 1) > 1 else ""
+    line = f"[{k}/{n}] {res['name']} {res['status']} in {res['seconds']:.0f} s{tries}" + (f": {res['error']}" if res["error"] else "")
     if bar is not None: bar.update(1); bar.write(line)
     else: print(line, flush=True)
 
@@ -180,8 +200,9 @@ def _stop_children():
 # %% ../../nbs/09_run/03_many.ipynb #4f2db5bb
 def _run_here(job:dict) -> dict:
     "`run_on_worker` in this process; a worker that cannot run it gives a failed result."
-    try: return run_on_worker(job)
-    except LabkitError as e: return _failed(str(e))
+    try: res = run_on_worker(job)
+    except LabkitError as e: res = _failed(str(e))
+    return dict(res, attempts=1)
 
 def _run_processes(jobs:list[dict], n_jobs:int, finish):
     "Run the packed jobs here, `n_jobs` at a time (each runs papermill in a child process)."
@@ -203,16 +224,27 @@ def _run_dask(jobs:list[dict], scheduler:str, retries:int, finish):
     "Submit each packed job as one Dask task and deliver results as they finish."
     from distributed import KilledWorker, as_completed
     with dask_client(scheduler, retries) as client:
+        starts = {}                                         # token -> the workers that started it, in order
+        def started(event):
+            msg = event[1]
+            where = starts.setdefault(msg["token"], [])
+            here = f"{msg['where']} at {msg['worker']}" if msg.get("worker") else msg["where"]  # Dask adds its address
+            if where: print(f"{msg['name']}: retried on {here} (attempt {len(where) + 1}); the {where[-1]} running it "
+                            "died or failed", flush=True)
+            where.append(here)
+        client.subscribe_topic(START_TOPIC, started)
         futs = {client.submit(run_on_worker, job, key=f"labkit-run-{job['name']}-{secrets.token_hex(4)}", pure=False,
                               retries=retries): i for i, job in enumerate(jobs)}
         try:
             for f in as_completed(futs):
+                job = jobs[futs[f]]
                 try: raw = f.result()
                 except KilledWorker as e:
                     raw = _failed(f"the worker running it died {retries + 1} time(s) (killed, out of memory, or its machine "
-                                  f"went away); gave up after {retries} retries ({e})")
+                                  f"went away); gave up after {retries} retries ({e})", status="killed")
                 except Exception as e: raw = _failed(f"{type(e).__name__}: {e}")
-                finish(futs[f], raw)
+                where = starts.get(job["token"], [])
+                finish(futs[f], dict(raw, attempts=max(1, len(where)), worker=raw.get("worker") or (where[-1] if where else None)))
         except KeyboardInterrupt:
             client.cancel(list(futs))
             raise
@@ -226,7 +258,7 @@ def run_many(
     kernel:str="python3", # Jupyter kernel name (the same on every worker)
     progress:bool=True, # a line (or a bar in a terminal) per finished run
     on_result=None, # on_result(run, result), called here as each run finishes
-) -> list[dict]: # one result per run, in order: name, status, error, cell, seconds, log, out_nb, collect, metrics, worker
+) -> list[dict]: # one result per run, in order: name, status, error, cell, seconds, log, out_nb, collect, metrics, worker, attempts
     "Run many notebooks with papermill on local processes or a Dask cluster; results land in this machine's folders."
     runs = list(runs)
     if not all(isinstance(r, NotebookRun) for r in runs):
@@ -254,6 +286,6 @@ def run_many(
         if bar is not None: bar.close()
         for i, r in enumerate(results):
             if r is None: results[i] = dict(name=runs[i].name, status=left, error=None, cell=None, seconds=0.0,
-                                             log=str(runs[i].log), out_nb=str(runs[i].out_nb), metrics={}, worker=None,
+                                             log=str(runs[i].log), out_nb=str(runs[i].out_nb), metrics={}, worker=None, attempts=0,
                                              collect=None if runs[i].collect is None else str(runs[i].collect))
     return results

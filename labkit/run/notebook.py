@@ -4,7 +4,7 @@
 
 # %% ../../nbs/09_run/02_notebook.ipynb #1fd1e84a
 from __future__ import annotations
-import base64, contextlib, json, math, os, signal, subprocess, sys, time
+import base64, contextlib, json, math, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import psutil
 
@@ -23,12 +23,38 @@ def _end_processes(procs:list, grace:float=5):
         with contextlib.suppress(psutil.Error): p.kill()
     psutil.wait_procs(alive, timeout=grace)
 
-def _stop(proc:subprocess.Popen):
+def _stop(
+    proc:subprocess.Popen, # the papermill child
+    seen:dict|None=None, # {pid: psutil.Process} of its descendants noted while it ran (`_wait`)
+):
     "Stop a papermill child and its kernel (which runs in a session of its own), and anything they started."
     try: tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
     except psutil.Error: tree = []
-    _end_processes(tree)
+    _end_processes(tree + [p for p in (seen or {}).values() if p.pid not in {t.pid for t in tree}])
     with contextlib.suppress(subprocess.TimeoutExpired): proc.wait(timeout=5)
+
+# lines every kernel and papermill log on their own (ipykernel 7's warning about TCP among them): never a failure's reason
+_LOG_NOISE = re.compile(r"^\s*\[(IPKernelApp|KernelApp|IPythonKernel|NbClientApp|papermill)\]|Kernel is running over TCP")
+
+def _last_words(text:str) -> str|None:
+    "The last line of a child's log that is not a kernel's or papermill's own log line: what the child said as it ended."
+    lines = [l.strip() for l in text.splitlines() if l.strip() and not _LOG_NOISE.search(l)]
+    return lines[-1] if lines else None
+
+def _wait(
+    proc:subprocess.Popen, # the papermill child
+    timeout:float|None, # seconds; then `subprocess.TimeoutExpired`
+    seen:dict, # filled with {pid: psutil.Process} of every descendant seen (its kernel)
+) -> int: # the child's exit code
+    "Wait for the child, noting the processes it starts: a kernel outlives a papermill that was killed, unless ended."
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(psutil.Error):
+            for p in psutil.Process(proc.pid).children(recursive=True): seen.setdefault(p.pid, p)
+        step = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+        if step <= 0: raise subprocess.TimeoutExpired(proc.args, timeout)
+        try: return proc.wait(timeout=step)
+        except subprocess.TimeoutExpired: pass
 
 def _first_error(nb) -> tuple[int|None, str|None]:
     "(execution count, 'Name: value') of the first cell that raised in an executed notebook."
@@ -85,7 +111,7 @@ def execute_notebook(
     timeout:float|None=5400, # seconds the whole notebook may run; None for no limit
     log:str|Path|None=None, # file for the child's and kernel's output; None is out_nb with .log
     env:dict|None=None, # extra environment variables for the child and its kernel
-) -> dict: # status ('ok', 'failed', 'timed out', 'interrupted'), error, cell, seconds, log
+) -> dict: # status ('ok', 'failed', 'timed out', 'killed', 'interrupted'), error, cell, seconds, log
     "Run one notebook with papermill in a child process within a per-cell and a whole-run time limit."
     import nbformat
     nb, out_nb = Path(nb), Path(out_nb)
@@ -100,15 +126,21 @@ def execute_notebook(
     with open(log, "w") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=child_env, start_new_session=True)  # Ctrl-C reaches us, not the child
-        try: rc = proc.wait(timeout=timeout)
+        seen = {}
+        try: rc = _wait(proc, timeout, seen)
         except subprocess.TimeoutExpired:
-            _stop(proc); rc, status, error = None, "timed out", f"the whole run took longer than {timeout:.0f} s"
+            _stop(proc, seen); rc, status, error = None, "timed out", f"the whole run took longer than {timeout:.0f} s"
         except KeyboardInterrupt:
-            _stop(proc); rc, status, error, interrupted = None, "interrupted", "stopped by Ctrl-C", True
+            _stop(proc, seen); rc, status, error, interrupted = None, "interrupted", "stopped by Ctrl-C", True
+        _end_processes([p for p in seen.values() if p.is_running()])   # a killed papermill's kernel, had it any
     text = log.read_text(errors="replace") if log.exists() else ""
     done = nbformat.read(tmp, as_version=4) if tmp.exists() else None
     cell = None
-    if rc not in (0, None):
+    if rc is not None and rc < 0:                          # the child itself ended by a signal that was not ours
+        name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else f"signal {-rc}"
+        status, error = "killed", (f"papermill was killed by {name} (by another process or a person, or by the system "
+                                   "when memory ran out); its kernel was stopped with it")
+    elif rc not in (0, None):
         cell, error = _first_error(done) if done is not None else (None, None)
         if "CellTimeoutError" in text or "Cell execution timed out" in text:
             status, error = "timed out", f"a cell ran longer than {cell_timeout:.0f} s"
@@ -116,7 +148,7 @@ def execute_notebook(
             status, error = "failed", "the kernel died (out of memory, or the code ended the process)"
         else:
             status = "failed"
-            error = error or (text.strip().splitlines() or ["papermill failed to start"])[-1]
+            error = error or _last_words(text) or f"papermill ended with exit code {rc} and said nothing"
     if done is not None:
         _merge_streams(done)
         if status != "ok":

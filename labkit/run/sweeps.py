@@ -192,7 +192,7 @@ def sweep(
 
         def record(run, res):
             rec = dict(params=run.parameters, notebook=nb.name, notebook_sha1=digest,
-                       **{k: res.get(k) for k in ("status", "error", "cell", "seconds", "worker", "metrics")})
+                       **{k: res.get(k) for k in ("status", "error", "cell", "seconds", "worker", "attempts", "metrics")})
             (out / run.name).mkdir(parents=True, exist_ok=True)
             _write_atomic(out / run.name / RECORD, json.dumps(rec, indent=1, default=str))
         try:
