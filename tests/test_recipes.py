@@ -93,32 +93,13 @@ def test_bad_settings_are_named():
     assert set(default_recipe("lstm", "affect").ingredients) <= {"standardize", "specaugment", "cosine", "keyshift", "keyalign"}
 
 
-def telephone_digits(root, n_train=16, n_test=6, seed=0):
-    "Spoken-digit-like clips of 0.3..1.5 s recorded at 8 kHz (mel bands above 4 kHz silent), in the lab's genre layout."
-    import librosa, numpy as np
-    from labkit.audio.spectral import fused_features
-    from labkit.data import FOLDERS, save_fused, write_genre_labels
-    from labkit.data.layouts import DIGIT_CLASSES
-    from labkit.synth.sounds import make_digit
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("test", n_test)):
-        ids, labels = [], []
-        for c in DIGIT_CLASSES:
-            for k in range(n):
-                y = make_digit(c, np.random.default_rng(rng.integers(2**32)), sr=8000, seconds=float(rng.uniform(0.3, 1.5)))
-                ids.append(f"{c[:2]}{split[:2]}{k:03d}"); labels.append(c)
-                save_fused(root / FOLDERS["genre"] / split / f"{ids[-1]}.fused.full.npy",
-                           fused_features(librosa.resample(y, orig_sr=8000, target_sr=22050), 22050))
-        write_genre_labels(root / FOLDERS["genre"] / f"{split}_labels.txt", ids, labels, "test" if split == "test" else "full")
-    return root
-
-
 @pytest.mark.slow
 def test_lab_3s_default_cnn_learns_short_padded_clips(tmp_path):
     "Clips of different lengths padded in a batch, with silent bands: the default recipe's CNN learns them (padding is not seen)."
     import numpy as np
     from labkit.teach.labs import describe_recipe, genre_cnn, lab_recipe, load_split
-    root = telephone_digits(tmp_path / "data")
+    from labkit.synth.domains import spoken_digits
+    root = spoken_digits(tmp_path / "data")                                  # 0.3..1.5 s at 8 kHz: bands above 4 kHz silent
     chroma = load_split(root, "chroma", "train", class_mapping="none")
     lstm = lab_recipe("auto", "lstm", "genre", "chroma", train=chroma)       # speech has no key: alignment is left out, said
     assert "keyalign" not in lstm and "key alignment left out (no key in the chroma" in describe_recipe(lstm)

@@ -5,6 +5,7 @@
 # %% ../../nbs/03_synth/06_domains.ipynb #acb91543
 from __future__ import annotations
 import hashlib, os, time, warnings
+import librosa
 import numpy as np
 import soundfile as sf
 import pandas as pd
@@ -13,17 +14,20 @@ from dataclasses import dataclass
 
 from ..core.errors import LabkitError
 from ..core.cache import build_file, build_folder, cache_dir, cache_key
-from ..data.layout import CLASS_MAPPING
+from ..data.layout import CLASS_MAPPING, FOLDERS
+from ..data.labels import write_genre_labels
+from ..data.spectrograms import save_fused
 from ..data.layouts import DIGIT_CLASSES, detect_layout, find_datasets, read_layout
-from ..audio.io import load_audio
+from ..audio.io import SR, load_audio
 from ..audio.frontends import DOMAIN_FEATURES_VERSION, FRONT_SR, clip_features
+from ..audio.spectral import fused_features
 from ..audio.parallel import parallel_map
 from .corpus import make_corpus
 from .sounds import RADIO_CLASSES, RADIO_SR, URBAN_CLASSES, make_digit, make_radio, make_urban
 
 # %% auto #0
 __all__ = ['DOMAIN_PRESETS', 'DOMAIN_GENERATOR_VERSION', 'DOMAINS', 'plan_domain', 'make_domain', 'DomainData', 'load_domain',
-           'table_domain', 'load_domains']
+           'table_domain', 'load_domains', 'spoken_digits']
 
 # %% ../../nbs/03_synth/06_domains.ipynb #13832cdd
 DOMAIN_PRESETS = {'tiny': dict(train=6, test=2), 'small': dict(train=30, test=10), 'full': dict(train=300, test=60)}
@@ -226,3 +230,27 @@ def load_domains(
         found = {n.lower(): found[n.lower()] for n in names}
     return {n: table_domain(read_layout(p, seed=seed) if detect_layout(p) in ('audiomnist', 'gtzan', 'folder', 'csv') else read_layout(p),
                             n, features, on_error='skip', progress=progress) for n, p in found.items()}
+
+# %% ../../nbs/03_synth/06_domains.ipynb #4a9d627f
+def spoken_digits(
+    root:str|Path, # data root to write (its genre folder is created)
+    n_train:int=16, # training clips per digit
+    n_test:int=6, # test clips per digit (other speakers)
+    seed:int=0, # same seed, same clips
+    sr:int=8000, # the recording's sample rate (8000: telephone band, bands above 4 kHz silent)
+    seconds:tuple=(0.3, 1.5), # shortest and longest clip, drawn uniformly
+) -> Path: # root
+    "Spoken-digit-like clips of varying length in the lab's genre layout: one random speaker per clip."
+    root, rng = Path(root), np.random.default_rng(seed)
+    if not 0 < seconds[0] <= seconds[1]: raise LabkitError(f"seconds={seconds!r}: give (shortest, longest) in seconds, e.g. (0.3, 1.5).")
+    for split, n in (("train", n_train), ("test", n_test)):
+        ids, labels = [], []
+        for digit in DIGIT_CLASSES:
+            for k in range(n):
+                y = make_digit(digit, np.random.default_rng(rng.integers(2**63)), sr=sr, seconds=float(rng.uniform(*seconds)))
+                ids.append(f"{digit[:2]}{split[:2]}{k:04d}"); labels.append(digit)
+                save_fused(root / FOLDERS["genre"] / split / f"{ids[-1]}.fused.full.npy",
+                           fused_features(librosa.resample(y, orig_sr=sr, target_sr=SR) if sr != SR else y, SR))
+        write_genre_labels(root / FOLDERS["genre"] / f"{split}_labels.txt", ids, labels, "test" if split == "test" else "full")
+    return root
+
