@@ -13,7 +13,7 @@ lic = licenses[cfg['license']]
 min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 # the extras: `pip install "labkit[NAME]"` for each feature beyond the labs on the CPU; dev (the tests) takes them all
-extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('tensorboard',)}
+extras = {name: shlex.split(cfg.get(f'{name}_requirements', '')) for name in ('dask', 'vision', 'tensorboard')}
 extras['dev'] = shlex.split(cfg.get('dev_requirements', '')) + sorted({r for reqs in extras.values() for r in reqs})
 scripts = [s.strip() for s in cfg.get('console_scripts', '').split(',') if s.strip()]
 

@@ -69,3 +69,9 @@ def test_an_unknown_or_unreachable_scheduler_is_refused(tmp_path, monkeypatch):
     with pytest.raises(LabkitError, match="LABKIT_SCHEDULER='slurm' is not a scheduler"): resolve_scheduler()
     with pytest.raises(LabkitError, match="No Dask scheduler answers at tcp://127.0.0.1:9"):
         run_many([run(tmp_path, toy(tmp_path / "ok.ipynb"), "x")], scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+def test_a_scheduler_without_dask_names_the_extra(tmp_path, monkeypatch):
+    for m in ("dask", "distributed"): monkeypatch.setitem(sys.modules, m, None)   # as in a core install: no Dask
+    with pytest.raises(LabkitError, match=r'pip install "labkit\[dask\]"'):
+        run_many([run(tmp_path, toy(tmp_path / "ok.ipynb"), "x")], scheduler="local:1", progress=False)

@@ -20,6 +20,13 @@ def test_a_wheel_install_runs_a_lab(tmp_path):
     with zipfile.ZipFile(wheel) as z:
         assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in z.namelist())
         assert "labkit/__main__.py" in z.namelist()
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    requires = [l.split(":", 1)[1].strip() for l in meta.splitlines() if l.startswith("Requires-Dist:")]
+    core = {r.split(";")[0].split("<")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r}
+    assert {"torch", "torchaudio", "pyyaml", "psutil", "filelock"} <= core         # the labs on a CPU
+    assert not core & {"torchvision", "dask", "distributed", "bokeh", "tensorboard"}   # each in its extra
+    for extra, pkg in (("dask", "distributed"), ("vision", "torchvision"), ("tensorboard", "tensorboard"), ("dev", "dask")):
+        assert any(r.startswith(pkg) and f'extra == "{extra}"' in r for r in requires), (extra, requires)
     env = tmp_path / "env"
     assert run(sys.executable, "-m", "venv", env).returncode == 0
     r = run(env / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel)

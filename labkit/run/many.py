@@ -160,7 +160,8 @@ def dask_client(
         import dask
         from distributed import Client, LocalCluster
     except ImportError as e:
-        raise LabkitError(f"--scheduler {scheduler} needs Dask: pip install 'dask[distributed]' ({e}).") from e
+        raise LabkitError(f"--scheduler {scheduler} needs Dask, which the core install leaves out: "
+                          f'pip install "labkit[dask]" ({e}).') from None
     import logging
     if scheduler.startswith("local:"):
         with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
@@ -222,8 +223,8 @@ def _run_processes(jobs:list[dict], n_jobs:int, finish):
 
 def _run_dask(jobs:list[dict], scheduler:str, retries:int, finish):
     "Submit each packed job as one Dask task and deliver results as they finish."
-    from distributed import KilledWorker, as_completed
-    with dask_client(scheduler, retries) as client:
+    with dask_client(scheduler, retries) as client:   # says which extra to install where Dask is missing
+        from distributed import KilledWorker, as_completed
         starts = {}                                         # token -> the workers that started it, in order
         def started(event):
             msg = event[1]
