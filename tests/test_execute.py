@@ -1,6 +1,7 @@
 """labkit.run.many on a real Dask LocalCluster of worker processes: results come home, a failing run is recorded with its
 cell, a worker killed in the middle of a run has the run retried and finished, a worker that cannot see the data says so."""
 import json, os, sys
+import psutil
 from pathlib import Path
 import nbformat, pytest
 from labkit.core import LabkitError
@@ -18,15 +19,39 @@ if not marker.exists():                          # first attempt: kill the Dask 
 json.dump({'x2': x * x}, open(out / 'metrics.json', 'w'))
 """
 
+KILL_NANNY_ONCE = """
+import os, signal, time, psutil
+marker = pathlib.Path(marker)
+if not marker.exists():                          # first attempt: kill the nanny of the Dask worker running this notebook
+    papermill = psutil.Process().parent()
+    worker = papermill.parent()                  # kernel -> papermill -> worker -> nanny (a `dask worker` process)
+    nanny = worker.parent()
+    assert 'worker' in ' '.join(nanny.cmdline()) and nanny.pid != int(test_pid), nanny.cmdline()
+    marker.write_text(f'{os.getpid()} {papermill.pid} {worker.pid}')
+    os.kill(nanny.pid, signal.SIGKILL)
+    time.sleep(120)                              # this kernel, its papermill and the worker must end all the same
+json.dump({'x2': x * x}, open(out / 'metrics.json', 'w'))
+"""
+
 
 def toy(path, body="json.dump({'x2': x * x}, open(out / 'metrics.json', 'w'))"):
     "A tiny parameterized notebook (no labkit import: a kernel start is the whole cost)."
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
-    nb.cells = [nbformat.v4.new_code_cell("x = 1\nmarker = ''\ndata_dir = None\nout_dir = 'out'", metadata={"tags": ["parameters"]}),
+    nb.cells = [nbformat.v4.new_code_cell("x = 1\nmarker = ''\ntest_pid = 0\ndata_dir = None\nout_dir = 'out'", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("import json, pathlib\nout = pathlib.Path(out_dir); out.mkdir(parents=True, exist_ok=True)"),
                 nbformat.v4.new_code_cell(body)]
     nbformat.write(nb, path)
     return path
+
+
+def still_running(pids, timeout=30):
+    "Those of `pids` still running (zombies aside) after waiting up to `timeout` s for them to end."
+    procs = []
+    for pid in pids:
+        try: procs.append(psutil.Process(int(pid)))
+        except psutil.NoSuchProcess: pass
+    alive = psutil.wait_procs(procs, timeout=timeout)[1]
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def run(tmp_path, nb, name, **params):
@@ -75,3 +100,30 @@ def test_a_scheduler_without_dask_names_the_extra(tmp_path, monkeypatch):
     for m in ("dask", "distributed"): monkeypatch.setitem(sys.modules, m, None)   # as in a core install: no Dask
     with pytest.raises(LabkitError, match=r'pip install "labkit\[dask\]"'):
         run_many([run(tmp_path, toy(tmp_path / "ok.ipynb"), "x")], scheduler="local:1", progress=False)
+
+
+@pytest.mark.slow
+def test_a_killed_nanny_leaves_no_process_behind_and_its_run_is_retried_on_another_worker(tmp_path, capsys):
+    "A scheduler and two `dask worker` processes (each a nanny with its worker): one nanny is killed mid-run."
+    import subprocess, time
+    bin_dir, info = Path(sys.executable).parent, tmp_path / "scheduler.json"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    cluster = [subprocess.Popen([bin_dir / "dask", "scheduler", "--scheduler-file", info, "--port", "0", "--no-dashboard"], **quiet)]
+    try:
+        deadline = time.monotonic() + 120
+        while not info.exists() and time.monotonic() < deadline: time.sleep(0.2)
+        cluster += [subprocess.Popen([bin_dir / "dask", "worker", "--scheduler-file", info, "--nworkers", "1", "--nthreads", "1",
+                                      "--no-dashboard", "--local-directory", tmp_path / f"w{k}"], **quiet) for k in (1, 2)]
+        address = json.loads(info.read_text())["address"]
+        from distributed import Client
+        with Client(address, timeout=60) as c: c.wait_for_workers(2, timeout=120)
+        marker = tmp_path / "killed-once"
+        killer = toy(tmp_path / "killer.ipynb", KILL_NANNY_ONCE)
+        res = run_many([run(tmp_path, killer, "killer", x=5, marker=str(marker), test_pid=os.getpid())], scheduler=address,
+                       retries=1, progress=False)[0]
+        assert not still_running(marker.read_text().split())      # the first attempt's kernel, papermill and worker ended
+        assert (res["status"], res["metrics"], res["attempts"]) == ("ok", {"x2": 25}, 2), res
+        assert "killer: retried on worker " in capsys.readouterr().out
+    finally:
+        for p in cluster: p.kill()
+        for p in cluster: p.wait()

@@ -17,6 +17,16 @@ def toy_lab(path, body):
     nbformat.write(nb, path)
 
 
+def still_running(pids, timeout=30):
+    "Those of `pids` still running (zombies aside) after waiting up to `timeout` s for them to end."
+    procs = []
+    for pid in pids:
+        try: procs.append(psutil.Process(int(pid)))
+        except psutil.NoSuchProcess: pass
+    alive = psutil.wait_procs(procs, timeout=timeout)[1]
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
 def test_failing_lab_is_reported_and_the_rest_still_run(tmp_path, lab_root):
     labs = tmp_path / "labs"; labs.mkdir()
     toy_lab(labs / "01_ok.ipynb", "json.dump({'epochs': epochs}, open(out / 'metrics.json', 'w'))")
@@ -176,7 +186,20 @@ def test_a_killed_papermill_is_reported_as_killed_and_leaves_no_kernel(tmp_path,
     killed = summary["01_killed"]
     assert killed["status"] == "killed" and "SIGKILL" in killed["error"], killed
     assert "IPKernelApp" not in killed["error"] and "TCP" not in killed["error"]
-    assert summary["02_ok"]["status"] == "ok" and summary["02_ok"]["attempts"] == 1 and summary["02_ok"]["worker"]
-    kernel = int(pid_file.read_text())
-    assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
+    assert summary["02_ok"]["status"] == "ok" and summary["02_ok"]["attempts"] == 1 and summary["02_ok"]["worker"], summary["02_ok"]
+    assert not still_running([pid_file.read_text()], timeout=0)
     assert "| 01_killed | killed |" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_a_killed_runner_leaves_no_papermill_or_kernel_behind(tmp_path, lab_root):
+    "kill -9 of `labkit lab`: its papermill child dies with it (a parent-death signal) and the kernel follows its papermill."
+    labs = tmp_path / "labs"; labs.mkdir()
+    pids = tmp_path / "pids"
+    toy_lab(labs / "01_long.ipynb", f"import os, time, psutil\npathlib.Path({str(pids)!r}).write_text("
+                                    "f'{os.getpid()} {psutil.Process().parent().pid}')\ntime.sleep(300)")
+    runner = subprocess.Popen([LABKIT, "lab", "--labs", str(labs), "--out", str(tmp_path / "run"), "--data-dir", str(lab_root)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try: assert poll(lambda: pids.exists() and len(pids.read_text().split()) == 2, runner), "the lab never started"
+    finally: runner.kill()
+    runner.wait()
+    assert not still_running(pids.read_text().split())                    # the kernel and its papermill

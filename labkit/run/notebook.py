@@ -14,6 +14,24 @@ from ..core.files import _temp_name, atomic_file
 __all__ = ['execute_notebook', 'save_figures']
 
 # %% ../../nbs/09_run/02_notebook.ipynb #5dd2f482
+def _die_with_parent(
+    parent:int, # the pid this process was started by
+):
+    "Have the kernel end this process when its parent dies (Linux: PR_SET_PDEATHSIG); end now if it already has."
+    if sys.platform.startswith("linux"):
+        import ctypes
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent: os._exit(1)                  # the parent died before the line above took effect
+
+def _papermill_child():
+    "Entry of the papermill child (`python -c ...`): it dies with its parent, and its kernel with it, then runs papermill."
+    _die_with_parent(int(os.environ.pop("LABKIT_PARENT_PID")))
+    os.environ["JPY_PARENT_PID"] = str(os.getpid())        # ipykernel ends itself within a second once this pid is gone
+    import runpy
+    sys.argv = ["papermill", *sys.argv[1:]]
+    runpy.run_module("papermill", run_name="__main__", alter_sys=True)
+
 def _end_processes(procs:list, grace:float=5):
     "End these `psutil.Process`es: SIGTERM (Windows: TerminateProcess), then SIGKILL for any alive after `grace` s."
     for p in procs:
@@ -117,11 +135,11 @@ def execute_notebook(
     nb, out_nb = Path(nb), Path(out_nb)
     log = Path(log) if log else out_nb.with_suffix(".log")
     tmp = _temp_name(out_nb, ".ipynb")  # papermill writes the notebook here as it runs
-    cmd = [sys.executable, "-m", "papermill", str(nb), str(tmp), "-k", kernel, "--cwd", str(cwd or nb.parent),
+    cmd = [sys.executable, "-c", "from labkit.run.notebook import _papermill_child; _papermill_child()", str(nb), str(tmp), "-k", kernel, "--cwd", str(cwd or nb.parent),
            "-y", json.dumps(parameters or {}), "--no-progress-bar", "--log-level", "ERROR", "--autosave-cell-every", "5"]
     if cell_timeout: cmd += ["--execution-timeout", str(int(math.ceil(cell_timeout)))]
     child_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # let the kernel draw inline
-    child_env.update({"PYTHONUNBUFFERED": "1", "LABKIT_BATCH": "1", **(env or {})})
+    child_env.update({"PYTHONUNBUFFERED": "1", "LABKIT_BATCH": "1", "LABKIT_PARENT_PID": str(os.getpid()), **(env or {})})
     t0, status, error, interrupted = time.time(), "ok", None, False
     with open(log, "w") as logf:
         proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
