@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_assign_cli(sub)                        # labkit assign, labkit grade
     from labkit.run.sweeps import add_cli as add_sweep_cli
     add_sweep_cli(sub)                         # labkit sweep
+    from labkit.teach.leaderboard import add_cli as add_leaderboard_cli
+    add_leaderboard_cli(sub)                   # labkit leaderboard
 
     if (bench_dir := _bench_dir()) is not None:    # the benchmarks live in a checkout, not in the wheel
         bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
@@ -162,6 +164,9 @@ def main(argv:list[str]|None=None) -> int:
                                cell_timeout=args.cell_timeout, timeout=args.lab_timeout, jobs=args.jobs,
                                scheduler=args.scheduler)
             return 0 if all(r["status"] in ("ok", "skipped") for r in results) else 1
+        elif args.command == "leaderboard":
+            from labkit.teach.leaderboard import run_cli
+            return run_cli(args)
         elif args.command == "sweep":
             from labkit.run.sweeps import run_cli
             return run_cli(args)
