@@ -100,8 +100,8 @@ def test_a_lab_longer_than_its_limit_is_stopped(tmp_path, lab_root):
 
 
 def lock_holder(lock):
-    "The pid a run folder's lock file names, or None while there is no complete one."
-    try: return json.loads(lock.read_text()).get("pid")
+    "The pid the holder of a run folder's lock wrote beside it, or None while there is none."
+    try: return json.loads(lock.with_name(lock.name + ".holder").read_text()).get("pid")
     except (OSError, ValueError): return None
 
 
@@ -123,7 +123,7 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path, lab_root):
         go.touch()                                                   # the first run's lab may finish now
     assert first.wait(timeout=HANG_GUARD) == 0, first.communicate()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())[0]["metrics"] == {"first": 1}
-    assert not lock.exists()
+    assert not lock.exists() and not lock.with_name(lock.name + ".holder").exists()
 
 
 def test_ctrl_c_writes_the_summary_and_exits_cleanly(tmp_path, lab_root):

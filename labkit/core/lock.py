@@ -9,6 +9,7 @@ from pathlib import Path
 import filelock
 
 from .errors import LabkitError
+from .files import _write_atomic
 
 # %% auto #0
 __all__ = ['Lock', 'RunLock']
@@ -18,21 +19,16 @@ class Lock:
     "An exclusive lock held through a lock file: a second taker waits, or is refused with the holder named; no file is left behind."
     def __init__(self,
         path:str|Path, # the lock file (its folder is created)
-        what:str="labkit", # what the holder is doing: written into the lock file, shown to a refused taker
+        what:str="labkit", # what the holder is doing: written beside the lock, shown to a refused taker
         wait:bool=True, # wait for the holder to finish; False: refuse at once, naming the holder
     ):
         self.path, self.what, self.wait = Path(path), what, wait
-        self._lock = filelock.FileLock(self.path, timeout=-1 if wait else 0, on_acquired=self._sign)
-
-    def _sign(self, fd:int):
-        "Write the holder into the lock file, once the lock is held."
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
-                                     command=self.what)).encode())
+        self.sign = self.path.with_name(self.path.name + ".holder")   # who holds it: the lock file itself is filelock's
+        self._lock = filelock.FileLock(self.path, timeout=-1 if wait else 0)   # a soft lock where flock is missing
 
     def holder(self)->str:
-        "Who holds the lock, as the lock file says: pid, host, start time, command."
-        try: found = json.loads(self.path.read_text() or "{}")
+        "Who holds the lock, as its holder wrote: pid, host, start time, command."
+        try: found = json.loads(self.sign.read_text() or "{}")
         except (OSError, ValueError): found = {}
         return ", ".join(f"{k} {found[k]}" for k in ("pid", "host", "started", "command") if k in found)
 
@@ -42,11 +38,19 @@ class Lock:
         except filelock.Timeout:
             raise LabkitError(f"{self.path.parent} is in use by another run ({self.holder() or 'holder unknown'}). "
                               "Wait for it to finish, or write to another folder (--out).") from None
+        _write_atomic(self.sign, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                                                 started=time.strftime("%Y-%m-%d %H:%M:%S"), command=self.what)))
         return self
 
     def __exit__(self, *exc):
-        with contextlib.suppress(OSError): self.path.unlink()   # still held: a waiter on this file sees it gone and retries
+        with contextlib.suppress(OSError): self.sign.unlink()
+        if filelock.has_fcntl and not self._soft():            # still held: a waiter on this file sees it gone and retries
+            with contextlib.suppress(OSError): self.path.unlink()
         self._lock.release()
+
+    def _soft(self)->bool:
+        "Whether filelock fell back on a soft lock (the filesystem has no flock): it then removes the file itself."
+        return bool(getattr(getattr(self._lock, "_context", None), "soft_fallback", False))
 
 # %% ../../nbs/00_core/04_lock.ipynb #b9d4f2a1
 class RunLock(Lock):

@@ -175,7 +175,7 @@ def _data_folder(data_dir:str|Path) -> Path:
 
 def _keep_previous_run(out:Path):
     "Move what an earlier run left in `out` into `out/previous-<its time>/`, so a new run never erases it."
-    old = [p for p in out.iterdir() if p.name != ".labkit.lock" and not p.name.startswith("previous-")]
+    old = [p for p in out.iterdir() if not p.name.startswith((".labkit.lock", "previous-"))]   # the lock and its holder stay
     if not old: return
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(max(p.stat().st_mtime for p in old)))
     keep = out / f"previous-{stamp}"
