@@ -57,9 +57,11 @@ class RecipeModel(nn.Module):
         x:torch.Tensor, # (B, T, F) padded batch
         lengths:torch.Tensor, # (B,) real frames of each clip
     ) -> torch.Tensor: # (B, T, F): the input steps' output, zero on every padded frame
-        "The batch as the model reads it: the input steps, then padding set to zero (the training mean, once standardised)."
-        x = self.inputs(x)
-        return x * (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None])[..., None].to(x.dtype)
+        "The batch as the model reads it: each input step in turn, the padding set back to zero after each."
+        real = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None])[..., None].to(x.dtype)  # (B, T, 1)
+        x = x * real
+        for step in self.inputs: x = step(x) * real   # zero: the training mean once standardised, silence before
+        return x
 
     def _windows(self, x, lengths):  # (B, T, F) -> mean output over windows covering each clip
         if getattr(getattr(self.module, "backbone", None), "_forward_hooks", None):
