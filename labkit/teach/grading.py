@@ -18,6 +18,8 @@ from .release import Assignment, _labs, _notebooks, _read_nb, main_assign, read_
 from .matching import pick_assignment, plan_submission, submission_student
 from .harness import _protected_modules, scan_submission
 from .feedback import test_line
+from .roster import ClassInfo, newest_uploads
+from .handgrades import merge_hand_grades, write_exports
 
 # %% auto #0
 __all__ = ['NBGRADER_COLUMNS', 'grade_one', 'Submission', 'find_submissions', 'feedback_markdown', 'write_grades', 'grade',
@@ -104,6 +106,7 @@ def find_submissions(
     paths:list, # files or folders of submitted notebooks
     assignments:list, # the Assignment list
     exclude:Path|None=None, # a folder to leave out (the grade folder, when it sits among the submissions)
+    keep_duplicates:bool=False, # keep every upload of a student (a manifest then picks the newest)
 ) -> list[Submission]:
     "Every submitted notebook under `paths`, each with its student id, its assignment, or the reason it cannot be graded."
     found, skip = [], exclude.resolve() if exclude is not None else None
@@ -128,7 +131,7 @@ def find_submissions(
         except OSError as e: s.error = f"{q}: cannot be read ({e.strerror or e})"
         s.student = submission_student(q, root, shared, s.assignment.name if s.assignment else q.stem)
         key = (s.assignment.name if s.assignment else None, s.student)
-        if s.assignment and key in seen:
+        if s.assignment and key in seen and not keep_duplicates:
             s.error = (f"duplicate student id {s.student!r} for {key[0]}: {q} and {seen[key]}; only {seen[key]} was graded. "
                        "Rename one file (the id comes from the file or folder name).")
         elif s.assignment: seen[key] = q
@@ -153,8 +156,11 @@ def feedback_markdown(
     if r["run"]["status"] != "ok": md += [f"> The run of your notebook {r['run']['status']}: {r['run']['error']}. "
                                           "Tests after that point could not run and count as failed.", ""]
     md += ["| exercise | points | out of |", "|---|---|---|"]
-    md += [f"| {e['id']} | {'(graded by hand)' if e['manual'] else format(e['points'], 'g')} | {e['max_points']:g} |"
+    md += [f"| {e['id']} | {'(graded by hand)' if e['manual'] and e['points'] is None else format(e['points'], 'g')} | {e['max_points']:g} |"
            for e in r["exercises"]]
+    if r.get("late_submission_penalty"): md += ["", f"Submitted {r['late_seconds'] / 86400:.2f} days after the due date: "
+                                             f"{r['late_submission_penalty']:g} points off, score {r['score']:g}."]
+    md += [f"\n**{e['id']}** (graded by hand): {e['comment']}" for e in r["exercises"] if e.get("comment")]
     for e in r["exercises"]:
         if e["manual"]: continue
         passed = sum(t["passed"] for t in e["tests"])
@@ -187,6 +193,7 @@ def _result(s:Submission, graded:dict|None, settings:str) -> dict:
 def write_grades(
     results:list[dict], # one result per submission
     out:Path, # the grade folder
+    notes:list[str]|None=None, # class notes for the report (times, late work, hand grading)
 ) -> str:
     "Write grades.csv and report.md from the results; return the report."
     ex_cols = []
@@ -198,12 +205,13 @@ def write_grades(
     for r in sorted((r for r in results if r["status"] == "graded" or r["assignment"]), key=lambda r: (r["assignment"] or "", r["student_id"])):
         if r["status"] != "graded" and "duplicate student id" in (r["error"] or ""): continue
         multi = len({x["assignment"] for x in results if x["assignment"]}) > 1
-        row = dict(assignment=r["assignment"], duedate="", timestamp=r["timestamp"], student_id=r["student_id"], last_name="",
-                   first_name="", email="", raw_score=f"{r['raw_score']:g}", late_submission_penalty="0", score=f"{r['raw_score']:g}",
+        row = dict(assignment=r["assignment"], duedate=r.get("duedate", ""), timestamp=r["timestamp"], student_id=r["student_id"],
+                   last_name=r.get("last_name", ""), first_name=r.get("first_name", ""), email=r.get("email", ""), raw_score=f"{r['raw_score']:g}",
+                   late_submission_penalty=f"{r.get('late_submission_penalty', 0):g}", score=f"{r.get('score', r['raw_score']):g}",
                    max_score=f"{r['auto_max'] + r['manual_max']:g}")
         for e in r["exercises"]:
-            row[f"{r['assignment']}:{e['id']}" if multi else e["id"]] = "manual" if e["manual"] else f"{e['points']:g}"
-        row.update(needs_manual_grading=" ".join(e["id"] for e in r["exercises"] if e["manual"]),
+            row[f"{r['assignment']}:{e['id']}" if multi else e["id"]] = "manual" if e["points"] is None else f"{e['points']:g}"
+        row.update(needs_manual_grading=" ".join(e["id"] for e in r["exercises"] if e["manual"] and e["points"] is None),
                    status=r["status"] if r["status"] != "graded" or r["run"].get("status") == "ok"
                    else f"graded; run {r['run']['status']}: {r['run']['error']}",
                    error=r["error"] or "", flags="; ".join(r["flags"]))
@@ -216,6 +224,7 @@ def write_grades(
     bad = [r for r in results if r["status"] != "graded"]
     rep = ["# labkit grade", "", f"{len(results)} submissions: {len(results) - len(bad)} graded, {len(bad)} could not be graded.", ""]
     rep += [f"- **{r['student_id']}** ({r['submission']}): {r['error']}" for r in bad]
+    if notes: rep += ["", "## The class", ""] + [f"- {n}" for n in notes]
     rep += ["", "| assignment | student | score | max | run | notes | flags |", "|---|---|---|---|---|---|---|"]
     for r in sorted((r for r in results if r["status"] == "graded"), key=lambda r: (r["assignment"], r["student_id"])):
         mx = f"{r['auto_max']:g}" + (f" + {r['manual_max']:g} manual" if r["manual_max"] else "")
@@ -238,6 +247,11 @@ def grade(
     kernel:str="python3", # Jupyter kernel name
     force:bool=False, # grade again submissions already graded with the same settings
     progress:bool=True, # show a progress bar
+    roster:str|Path|None=None, # roster CSV: id, name (or first_name, last_name), email
+    manifest:str|Path|None=None, # upload times CSV: id, timestamp, file; None: the files' modification times
+    due:list|str|None=None, # due dates: 'ASSIGNMENT=DATE' or 'DATE'
+    extensions:str|Path|None=None, # extensions CSV: id, assignment, due or days
+    late_policy:str="none", # 'none', 'zero' or 'per-day:RATE[:CAP]'
 ) -> list[dict]:
     "Grade every submission in its own kernel; write grades.csv, report.md and per-student results into `out`."
     from concurrent.futures import ThreadPoolExecutor
@@ -249,7 +263,10 @@ def grade(
     assignments = [read_assignment(p) for p in sources]
     if not assignments: raise LabkitError(f"No instructor notebook found in {source}.")
     out = Path(out)
-    subs = find_submissions(submissions if isinstance(submissions, (list, tuple)) else [submissions], assignments, out)
+    cls = ClassInfo.load(roster, manifest, due, extensions, late_policy)
+    subs = find_submissions(submissions if isinstance(submissions, (list, tuple)) else [submissions], assignments, out,
+                            keep_duplicates=cls.manifest is not None)
+    subs, replaced = newest_uploads(subs, cls.manifest) if cls.manifest is not None else (subs, [])
     declared = {}
     for a in assignments:
         p = next((c for c in a.nb.cells if "parameters" in c.metadata.get("tags", [])), None)
@@ -293,9 +310,13 @@ def grade(
             d = out / r["assignment"] / r["student_id"]
             d.mkdir(parents=True, exist_ok=True)
             (d / "result.json").write_text(json.dumps(r, indent=1, sort_keys=True))
-            (d / "feedback.md").write_text(feedback_markdown(r))
         table = {**earlier, **{(r["assignment"], r["student_id"]) if r["status"] == "graded" else k: r for k, r in results.items()}}
-        report = write_grades(list(table.values()), out)   # students graded earlier keep their row
+        graded = [r for r in table.values() if r["status"] == "graded"]
+        hand = merge_hand_grades(graded, out)             # the sheet's points join raw_score, then the late policy
+        for r in table.values(): cls.apply(r)
+        for r in graded: (out / r["assignment"] / r["student_id"] / "feedback.md").write_text(feedback_markdown(r))
+        report = write_grades(list(table.values()), out, cls.notes(graded) + replaced + hand)   # earlier students keep their row
+        write_exports(graded, out, cls.roster)
     if progress: print(report)
     return list(results.values())
 
@@ -329,6 +350,11 @@ def add_cli(
     g.add_argument("--memory-mb", type=int, default=4096, help="memory a kernel may allocate, MiB (default 4096; 0: no limit)")
     g.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     g.add_argument("--force", action="store_true", help="grade again submissions already graded with the same settings")
+    g.add_argument("--roster", default=None, help="class roster CSV: id, name (or first_name, last_name), email")
+    g.add_argument("--manifest", default=None, help="upload times CSV (id, timestamp, file); the newest upload of a student counts")
+    g.add_argument("--due", action="append", default=None, metavar="[ASSIGNMENT=]DATE", help="due date, e.g. lab2=2026-03-01T23:59 (repeatable)")
+    g.add_argument("--extensions", default=None, help="extensions CSV: id, assignment, due (a date) or days")
+    g.add_argument("--late-policy", default="none", help="none (default), zero, or per-day:RATE[:CAP], e.g. per-day:0.1:0.5")
 
 def run_cli(
     args, # parsed arguments of `labkit assign` or `labkit grade`
@@ -341,5 +367,6 @@ def run_cli(
     params.update(dict(parse_param(p) for p in args.param))
     results = grade(args.submissions, args.out, source=args.source, params=params, jobs=args.jobs,
                     cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb or None,
-                    kernel=args.kernel, force=args.force)
+                    kernel=args.kernel, force=args.force, roster=args.roster, manifest=args.manifest, due=args.due,
+                    extensions=args.extensions, late_policy=args.late_policy)
     return 0 if all(r["status"] == "graded" for r in results) else 1
