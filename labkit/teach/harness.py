@@ -9,14 +9,21 @@ from pathlib import Path
 
 from .feedback import explain_failure
 from .release import Assignment
+from .sandbox import private_mplconfig, sandbox_argv, sandbox_kernel_manager, sandbox_problem
 
 # %% auto #0
 __all__ = ['SUSPICIOUS', 'scan_submission', 'kernel_env']
 
 # %% ../../nbs/10_teach/07_harness.ipynb #1ffd9086
 _BOOT = r'''
-def _labkit_boot(fd, protect, name):
-    import builtins, sys, os, json, time, traceback, importlib
+def _labkit_boot(fd, key_fd, protect, msg_type):
+    import builtins, sys, os, json, time, traceback, importlib, hmac, hashlib, ast, collections
+    key = b""
+    while True:
+        chunk = os.read(key_fd, 256)
+        if not chunk: break
+        key += chunk
+    os.close(key_fd)
     pristine = dict(vars(builtins))
     modules, snaps = sys.modules, []
     for m in protect:
@@ -25,14 +32,93 @@ def _labkit_boot(fd, protect, name):
             snaps.append((m, mod, dict(vars(mod))))
         except BaseException:
             pass
-    user_ns = get_ipython().user_ns
+    import numpy
+    ip = get_ipython()
+    user_ns, kernel, events = ip.user_ns, ip.kernel, ip.events
     bvars = vars(builtins)
-    write, dumps, perf = os.write, json.dumps, time.perf_counter
+    write, dumps, perf, mac = os.write, json.dumps, time.perf_counter, hmac.new
     fmt_exc, extract_tb = traceback.format_exception_only, traceback.extract_tb
     try: explain = importlib.import_module("labkit.teach.feedback").explain_failure   # expected/got, as a student copy shows
     except BaseException: explain = None
-    _exec, _compile, _dict, _str, _type, _len = exec, compile, dict, str, type, len
+    _exec, _compile, _dict, _str, _type, _len, _list, _tuple, _bool = exec, compile, dict, str, type, len, list, tuple, bool
+    _isinstance, _getattr, _id, _repr, _frozenset, _sorted = isinstance, getattr, id, repr, frozenset, sorted
     settrace, setprofile, stdout = sys.settrace, sys.setprofile, sys.stdout
+    ndarray, generic, np_empty = numpy.ndarray, numpy.generic, numpy.empty
+    a_view, a_copy, a_ravel, g_item = ndarray.view, ndarray.copy, ndarray.ravel, generic.item
+    Counter, d_items, l_iter, t_iter = collections.Counter, dict.items, list.__iter__, tuple.__iter__
+    roots = _tuple(p for p in {sys.prefix, sys.base_prefix, os.path.dirname(os.path.dirname(explain.__code__.co_filename))
+                                if explain else sys.prefix} if p)
+    PLAIN = (bool, int, float, complex, str, bytes, _type(None), range)
+    def hooks():
+        "The IPython hooks student code could install: (transformers, AST transformers, event callbacks, exceptions)."
+        return (_tuple(ip.input_transformers_cleanup), _tuple(ip.input_transformers_post), _tuple(ip.ast_transformers),
+                _tuple((k, _tuple(v)) for k, v in _sorted(events.callbacks.items())), _tuple(ip.custom_exceptions))
+    def library(obj):
+        "Whether obj (a class or a function) comes from an installed library, not from the notebook."
+        name = _getattr(obj, "__module__", None)
+        mod = modules.get(name) if _isinstance(name, _str) and name != "__main__" else None
+        f = _getattr(mod, "__file__", None)
+        return (f is not None and any(f.startswith(r) for r in roots)
+                and _getattr(mod, _getattr(obj, "__qualname__", "").split(".")[0], None) is not None)
+    before = hooks()
+    def added():
+        "What the notebook added to IPython's hooks since the harness started (a library's own hooks aside)."
+        now, found = hooks(), []
+        for what, a, b in zip(("input transformers", "input transformers", "AST transformers", "event callbacks",
+                               "custom exception handlers"), before, now):
+            if what == "event callbacks":
+                old = {_id(f) for _, fs in a for f in fs}
+                new = [f for _, fs in b for f in fs if _id(f) not in old]
+            elif what == "custom exception handlers": new = [] if a == b else [b]
+            else: new = [f for f in b if not any(f is g for g in a)]
+            new = [f for f in new if what == "custom exception handlers" or not library(f if _isinstance(f, _type(library)) else _type(f))]
+            if new: found.append(what)
+        if kernel.shell_handlers.get(msg_type) is not handle: found.append("the harness's message handler")
+        return found
+    def plain(v, depth=0):
+        "v as a plain value: numbers, strings, lists, tuples, dicts, sets and plain numpy arrays; a library's object as is."
+        if depth > 50: raise AssertionError("the value is nested too deeply to compare")
+        t = _type(v)
+        if t in PLAIN: return v
+        if _isinstance(v, generic): return plain(g_item(v), depth + 1)
+        if _isinstance(v, ndarray):
+            a = a_copy(a_view(v, ndarray))
+            if a.dtype.kind != "O": return a
+            out = np_empty(a.shape, dtype=object)
+            for k, x in enumerate(a_ravel(a)): out.flat[k] = plain(x, depth + 1)
+            return out
+        if _isinstance(v, bool) or _isinstance(v, int): return int.__add__(v, 0)
+        if _isinstance(v, float): return float.__add__(v, 0.0)
+        if _isinstance(v, str): return str.__add__(v, "")
+        if _isinstance(v, dict):
+            d = {plain(k, depth + 1): plain(x, depth + 1) for k, x in d_items(v)}
+            return {k: x for k, x in d.items() if x != 0} if _isinstance(v, Counter) else d
+        if _isinstance(v, tuple): return _tuple(plain(x, depth + 1) for x in t_iter(v))
+        if _isinstance(v, list): return [plain(x, depth + 1) for x in l_iter(v)]
+        if _isinstance(v, (set, frozenset)): return _frozenset(plain(x, depth + 1) for x in v)
+        if library(t): return v
+        raise AssertionError(f"got a {t.__name__} object defined in the notebook, not a plain value "
+                             "(a number, a string, a list, a numpy array): the tests compare plain values")
+    def truth(v):
+        v = plain(v)
+        return v if _isinstance(v, ndarray) else _bool(v)
+    class Plain(ast.NodeTransformer):
+        "Comparisons in asserts and the arguments of assert_* calls go through plain()."
+        def call(self, name, node):
+            return ast.copy_location(ast.Call(ast.Name(name, ast.Load()), [node], []), node)
+        def visit_Assert(self, node):
+            node.test = self.call("__labkit_truth__", self.visit(node.test)); return node
+        def visit_Compare(self, node):
+            self.generic_visit(node)
+            node.left = self.call("__labkit_plain__", node.left)
+            node.comparators = [self.call("__labkit_plain__", c) for c in node.comparators]
+            return node
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            f = node.func
+            name = f.attr if _isinstance(f, ast.Attribute) else f.id if _isinstance(f, ast.Name) else ""
+            if name.startswith("assert"): node.args = [self.call("__labkit_plain__", a) for a in node.args]
+            return node
     def restore():
         settrace(None); setprofile(None)
         for k, v in pristine.items():
@@ -44,10 +130,13 @@ def _labkit_boot(fd, protect, name):
             if modules.get(m) is not mod: modules[m] = mod
     def run(nonce, test, code):
         restore()
+        tampered = added()
         ns = _dict(user_ns); ns["__builtins__"] = builtins
+        ns["__labkit_plain__"], ns["__labkit_truth__"] = plain, truth
         ok, msg, err, t0 = False, "", None, perf()
         try:
-            _exec(_compile(code, "<test " + test + ">", "exec"), ns)
+            tree = ast.fix_missing_locations(Plain().visit(ast.parse(code, "<test " + test + ">")))
+            _exec(_compile(tree, "<test " + test + ">", "exec"), ns)
             ok = True
         except BaseException as e: err = e
         seconds = perf() - t0
@@ -55,22 +144,24 @@ def _labkit_boot(fd, protect, name):
         if err is not None:
             try:
                 at = [f.lineno for f in extract_tb(err.__traceback__) if f.filename == "<test " + test + ">"]
-                if explain is not None: msg = explain(err, code, ns, at[-1] if at else None)
+                if explain is not None and not _str(err).startswith("got a "): msg = explain(err, code, ns, at[-1] if at else None)
                 else:
                     msg = "".join(fmt_exc(_type(err), err)).strip()
                     lines = code.splitlines()
                     if at and 0 < at[-1] <= _len(lines): msg += " (at: " + lines[at[-1] - 1].strip() + ")"
             except BaseException: msg = "an exception that could not be shown"
             restore()                                    # explaining evaluates the failed comparison again
-        write(fd, (dumps({"nonce": nonce, "test": test, "ok": ok, "message": msg[:2000], "seconds": seconds}) + "\n").encode())
-        try: stdout.write(("PASS " if ok else "FAIL ") + test + ("" if ok else ": " + msg[:500]) + "\n")
-        except BaseException: pass
-    user_ns[name] = run
+        body = dumps({"nonce": nonce, "test": test, "ok": ok, "message": msg[:2000], "seconds": seconds, "tampered": tampered})
+        write(fd, (mac(key, body.encode(), hashlib.sha256).hexdigest() + " " + body + "\n").encode())
+    def handle(stream, idents, msg):
+        c = msg["content"]
+        run(c["nonce"], c["test"], c["code"])
+    kernel.shell_handlers[msg_type] = handle
 '''
 
 def _protected_modules(a:Assignment) -> list[str]:
     "Modules the tests import (and numpy's testing helpers), to snapshot before the student's code runs."
-    names = {"numpy", "numpy.testing", "math", "ast", "reprlib", explain_failure.__module__}   # and what explains a failure
+    names = {"numpy", "numpy.testing", "math", "ast", "reprlib", "collections", "hmac", "hashlib", "json", explain_failure.__module__}   # and what explains a failure
     for g in a.cells:
         for code in [g.setup] + [t.code for t in g.tests]:
             try: tree = ast.parse(code)
@@ -89,7 +180,8 @@ SUSPICIOUS = {
     "uses ctypes": r"\bctypes\b",
     "writes to raw file descriptors": r"os\.(write|dup2?|fdopen|openpty)\b|/proc/|/dev/fd",
     "installs trace hooks": r"sys\.(settrace|setprofile)|threading\.settrace",
-    "hooks IPython": r"input_transformers|ast_transformers|set_custom_exc|register_magic|events\.register|run_cell\b",
+    "hooks IPython": r"input_transformers|ast_transformers|set_custom_exc|register_magic|events\.register|run_cell\b|shell_handlers|\.kernel\b",
+    "replaces special methods": r"^\s*[A-Za-z_][\w.]*\.__\w+__\s*=[^=]|setattr\([^,]+,\s*['\"]__\w+__",
     "replaces builtins or modules": r"\b__builtins__\b|\bbuiltins\.\w+\s*=|sys\.modules\s*\[|importlib\.reload|sys\.excepthook",
     "replaces library functions": r"^\s*(np|numpy|npt|labkit|torch|sklearn)(\.\w+)+\s*=[^=]|setattr\(\s*(np|numpy|npt|labkit|torch)\b",
 }
@@ -143,45 +235,69 @@ def _cap_outputs(cell, limit:int=100_000):
             n = len(o["text"]); o["text"] = o["text"][:limit] + f"\n... [labkit grade: {n - limit:,} more characters cut]\n"
 
 # %% ../../nbs/10_teach/07_harness.ipynb #a9626ef1
+_MSG = "labkit_test_request"
+
+def _test_output(name:str, hidden:bool, ok:bool, message:str):
+    "The line a tests cell shows for one test in the executed notebook: a hidden test's name and outcome only."
+    import nbformat
+    from .feedback import test_line
+    text = f"{name} (hidden): {'passed' if ok else 'failed'}" if hidden else test_line(name, ok, message)
+    return nbformat.v4.new_output("stream", name="stdout", text=text + "\n")
+
 async def _run_job(job:dict, emit) -> None:
     "Run one submission's cells and tests in a fresh kernel; `emit` each test's verdict and the run's end."
+    import hmac, hashlib
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
     nb = nbformat.from_dict(job["nb"])
     t_start, deadline = time.monotonic(), time.monotonic() + job["timeout"]
     scratch = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
+    channel = Path(tempfile.mkdtemp(prefix="labkit-channel-"))
     r, w = os.pipe()
-    kernel_fd = w                                            # the kernel inherits the write end under the same number
+    kr, kw = os.pipe()
+    w_fd, kr_fd = w, kr                                      # the kernel inherits them under the same numbers                                       # the key that signs verdicts, read once by the harness
+    key = secrets.token_bytes(32)
+    os.write(kw, key); os.close(kw)
     os.set_blocking(r, False)
-    buf, seen = bytearray(), {}
+    buf, seen, forged = bytearray(), {}, [0]
     def drain():
         while True:
             try: chunk = os.read(r, 1 << 16)
             except BlockingIOError: return
             if not chunk: return
             buf.extend(chunk)
-            if len(buf) > 1 << 22: del buf[:len(buf) - (1 << 22)]      # a flood: keep the tail only
+            if len(buf) > 1 << 22: del buf[:len(buf) - (1 << 22)]; forged[0] += 1      # a flood: keep the tail only
     def verdicts(nonce:str) -> list:
         drain()
-        for line in bytes(buf).split(b"\n"):
-            try: d = json.loads(line)
-            except ValueError: continue
-            if isinstance(d, dict) and d.get("nonce") == nonce: seen.setdefault(nonce, []).append(d)
-        buf.clear()
+        lines = bytes(buf).split(b"\n")
+        buf[:] = lines[-1]                                   # an unfinished line waits for its end
+        for line in lines[:-1]:
+            sig, _, body = line.partition(b" ")
+            if not hmac.compare_digest(sig, hmac.new(key, body, hashlib.sha256).hexdigest().encode()):
+                if line.strip(): forged[0] += 1
+                continue
+            d = json.loads(body)
+            seen.setdefault(d.get("nonce"), []).append(d)
         return seen.get(nonce, [])
-    client = NotebookClient(nb, timeout=job["cell_timeout"], allow_errors=True, interrupt_on_timeout=True,
+    env = kernel_env(scratch)
+    km, sandboxed = None, job.get("sandbox", sandbox_problem() is None)
+    if sandboxed:
+        env["MPLCONFIGDIR"] = private_mplconfig(scratch, env.get("MPLCONFIGDIR"))
+        data = [env[k] for k in ("LABKIT_CACHE", "LABKIT_DATA", "NUMBA_CACHE_DIR") if env.get(k)]
+        km = sandbox_kernel_manager(sandbox_argv(scratch, channel, data=data, hide=job.get("hide", [])), job["kernel"], channel)
+    client = NotebookClient(nb, km=km, timeout=job["cell_timeout"], allow_errors=True, interrupt_on_timeout=True,
                             kernel_name=job["kernel"], resources={"metadata": {"path": str(scratch)}},
                             shutdown_kernel="immediate", record_timing=False, iopub_timeout=5,
                             raise_on_iopub_timeout=False)
     status, error, stopped_at = "ok", None, None
     try:
         async with client.async_setup_kernel(
-                cwd=str(scratch), env=kernel_env(scratch), pass_fds=(w,), stdout=subprocess.DEVNULL,
+                cwd=str(scratch), env=env, pass_fds=(w, kr), stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, preexec_fn=_limits(job["memory_mb"], job["timeout"] + 10)):
             os.close(w); w = None
+            os.close(kr); kr = None
             asyncio.get_running_loop().add_reader(r, drain)
-            name = "_lk_" + secrets.token_hex(8)         # the harness's name in the kernel, unknown to the student
             async def run(cell, index, limit, store_history=True):
                 "Execute one cell; nbclient interrupts it at the limit, and a cell still running 5 s later is stuck."
                 client.timeout = max(1, int(min(limit, deadline - time.monotonic())))
@@ -192,7 +308,19 @@ async def _run_job(job:dict, emit) -> None:
                     if time.monotonic() - t0 >= client.timeout + 4: raise TimeoutError("stuck") from None
                     raise
                 finally: nb.cells[index] = keep              # nbclient stores the cell it ran at `index`: not a test's
-            await run(nbformat.v4.new_code_cell(_BOOT + f"\n_labkit_boot({kernel_fd}, {job['protect']!r}, {name!r})\n"
+            async def test(nonce, label, code, limit):
+                "Send one test to the harness by its own message type (no cell, no hook sees it); wait for its verdict."
+                client.kc.shell_channel.send(client.kc.session.msg(_MSG, {"nonce": nonce, "test": label, "code": code}))
+                t0, limit, interrupted = time.monotonic(), max(1, min(limit, deadline - time.monotonic())), False
+                while True:
+                    await asyncio.sleep(0.01)
+                    got = verdicts(nonce)
+                    if got: return got
+                    if not await client.km.is_alive(): raise DeadKernelError("the kernel died")
+                    if time.monotonic() - t0 > limit and not interrupted:
+                        await client.km.interrupt_kernel(); interrupted = True
+                    if time.monotonic() - t0 > limit + 5: raise TimeoutError("stuck")
+            await run(nbformat.v4.new_code_cell(_BOOT + f"\n_labkit_boot({w_fd}, {kr_fd}, {job['protect']!r}, {_MSG!r})\n"
                                                 "del _labkit_boot"), 0, 60, store_history=False)
             for i, cell in enumerate(nb.cells):
                 if time.monotonic() >= deadline:
@@ -205,20 +333,17 @@ async def _run_job(job:dict, emit) -> None:
                     gid = cell.metadata["labkit_grade"]["id"]
                     spec = job["tests"][gid]
                     cell.outputs = []
+                    visible = set(re.findall(r"(?m)^\s*#\s*test:\s*(.+?)(?:\s+points=[0-9.]+)?\s*$", cell.source))
                     for k, t in enumerate(spec["tests"]):
                         if time.monotonic() >= deadline: raise TimeoutError("whole")
-                        nonce = secrets.token_hex(16)
                         label = f"{gid}/{t['name']}"
-                        code = spec["setup"] + "\n" + t["code"]
-                        req = nbformat.v4.new_code_cell(f"{name}({nonce!r}, {label!r}, {code!r})")
-                        await run(req, i, job["cell_timeout"], store_history=False)
-                        got = verdicts(nonce)
+                        got = await test(secrets.token_hex(16), label, spec["setup"] + "\n" + t["code"], job["cell_timeout"])
                         ok = len(got) == 1 and got[0].get("ok") is True and got[0].get("test") == label
-                        msg = ("" if ok else "the test sent no result (its code was intercepted, or the kernel stopped)"
-                               if not got else "more than one result for one test: tampering suspected" if len(got) > 1
-                               else got[0].get("message") or "failed")
-                        cell.outputs += req.outputs
-                        emit(dict(type="test", id=gid, k=k, ok=ok, message=msg, seconds=(got[0].get("seconds") if got else None)))
+                        msg = ("more than one result for one test: tampering suspected" if len(got) > 1
+                               else "" if ok else got[0].get("message") or "failed")
+                        cell.outputs.append(_test_output(t["name"], t.get("hidden", t["name"] not in visible), ok, msg))
+                        emit(dict(type="test", id=gid, k=k, ok=ok, message=msg, seconds=got[0].get("seconds"),
+                                  tampered=sorted({x for g in got for x in g.get("tampered", [])})))
                     _cap_outputs(cell)
                 except (asyncio.TimeoutError, TimeoutError):
                     whole = time.monotonic() >= deadline - 1
@@ -233,13 +358,16 @@ async def _run_job(job:dict, emit) -> None:
         if status == "ok": status, error = "error", f"{type(e).__name__}: {e}"
     finally:
         with contextlib.suppress(Exception): asyncio.get_running_loop().remove_reader(r)
-        if w is not None: os.close(w)
+        for fd in (w, kr):
+            if fd is not None: os.close(fd)
+        with contextlib.suppress(Exception): verdicts("")
         os.close(r)
-        shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True); shutil.rmtree(channel, ignore_errors=True)
     for cell in nb.cells:
         if cell.cell_type == "code": _cap_outputs(cell)
+    if forged[0]: emit(dict(type="integrity", what=f"{forged[0]} unsigned message(s) on the grader's channel (forged results)"))
     emit(dict(type="run", status=status, error=error, cell=stopped_at, seconds=time.monotonic() - t_start,
-              executed=nbformat.writes(nb)))
+              executed=nbformat.writes(nb), isolation="bwrap sandbox" if sandboxed else "process limits only"))
 
 def _worker():
     "Entry of a grading worker: the job on stdin, framed results on stdout."
