@@ -168,3 +168,27 @@ def test_grade_with_roster_manifest_late_policy_and_hand_sheet(tmp_path):
     assert (row["raw_score"], row["score"], row["q4_why"]) == ("9", "4.5", "2")
     assert "Good" in (tmp_path / "g" / "toy" / "ada" / "feedback.md").read_text()
     assert (tmp_path / "g" / "canvas.csv").read_text().splitlines()[2] == '"Lovelace, Ada",,ada,ada@x.org,,4.5'
+    assert "1 submissions, 1 graded" in (tmp_path / "g" / "toy" / "class.md").read_text()
+
+
+# --- class analytics ----------------------------------------------------------------------------------------------
+
+def test_class_report_figures_from_known_results(tmp_path):
+    from labkit.teach.classreport import class_report
+    from labkit.viz.grades import pass_rate_plot, score_histograms
+    rs = [result("ada", raw=7.0), result("bob", raw=0.0), result("cy", raw=0.0)]
+    for r, msg in zip(rs[1:], ("expected 2, got 3", "expected 2, got 11")):
+        r["exercises"][0]["tests"][0].update(passed=False, points=0.0, message=msg)
+    rs[2]["flags"] = ["imports os"]
+    refused = dict(result("dan"), status="error", error="not a notebook", exercises=[], raw_score=0.0)
+    fig = score_histograms(rs, bins=7)
+    assert [ax.get_title() for ax in fig.axes] == ["q1_tests", "q4_why (0 graded)", "total"]
+    assert [p.get_height() for p in fig.axes[0].patches] == [2, 0, 0, 0, 0, 0, 1]        # two at 0 points, one at 7
+    fig = pass_rate_plot(rs)
+    assert [p.get_width() for p in fig.axes[0].patches] == pytest.approx([1 / 3])
+    class_report(rs + [refused], tmp_path)
+    md = (tmp_path / "toy" / "class.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == ["class.md", "pass_rates.png", "scores.png"]
+    assert "4 submissions, 3 graded" in md and "| q1_tests: mean is zero | 1/3 | 0.1 |" in md
+    assert "| 2 | q1_tests: mean is zero | expected #, got # |" in md
+    assert "**cy** flagged: imports os" in md and "**dan** refused: not a notebook" in md

@@ -20,6 +20,7 @@ from .harness import _protected_modules, scan_submission
 from .feedback import test_line
 from .roster import ClassInfo, newest_uploads
 from .handgrades import merge_hand_grades, write_exports
+from .classreport import class_report
 
 # %% auto #0
 __all__ = ['NBGRADER_COLUMNS', 'grade_one', 'Submission', 'find_submissions', 'feedback_markdown', 'write_grades', 'grade',
@@ -317,6 +318,7 @@ def grade(
         for r in graded: (out / r["assignment"] / r["student_id"] / "feedback.md").write_text(feedback_markdown(r))
         report = write_grades(list(table.values()), out, cls.notes(graded) + replaced + hand)   # earlier students keep their row
         write_exports(graded, out, cls.roster)
+        class_report(list(table.values()), out)
     if progress: print(report)
     return list(results.values())
 
