@@ -24,7 +24,10 @@ class EfficientNetBackbone(nn.Module):
         stochastic_depth:float=0.0, # torchvision's stochastic_depth_prob (0.2 for long ImageNet training; 0: every block always on)
     ):
         super().__init__()
-        from torchvision.models import efficientnet_b0 as torchvision_b0  # here: importing torchvision takes about 2 s
+        try: from torchvision.models import efficientnet_b0 as torchvision_b0  # here: importing torchvision takes about 2 s
+        except ImportError as e:
+            raise LabkitError(f"EfficientNet-B0 comes from torchvision, which is not installed ({e}); install it with "
+                              "pip install \"labkit[vision]\" (or pip install torchvision, matching your torch).") from None
         net = torchvision_b0(weights=None, stochastic_depth_prob=stochastic_depth)  # that labs without EfficientNet skip
         stem = net.features[0][0]
         net.features[0][0] = nn.Conv2d(in_chans, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
