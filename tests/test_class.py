@@ -117,6 +117,7 @@ def test_hand_grade_round_trip(tmp_path):
     assert "1 of 2 answers still to grade by hand" in text and "bob/q4_why" in text
     fb = G.feedback_markdown(rs[0])
     assert "| q4_why | 1.5 | 2 |" in fb and "Right, and say why it matters." in fb
+    assert "**Score: 5 / 7** (automatically graded); 2 more points are graded by hand: 1.5 given so far." in fb
     # a new upload that changes the answer loses its points, and the report says so
     rs = [result("ada", answer="Another text."), result("bob", answer="No idea.")]
     notes = merge_hand_grades(rs, out)

@@ -152,8 +152,10 @@ def feedback_markdown(
     md = [f"# Feedback: {r['assignment']}, {r['student_id']}", ""]
     if r["status"] != "graded":
         return "\n".join(md + [f"This submission could not be graded: {r['error']}", ""])
-    md += [f"**Score: {r['raw_score']:g} / {r['auto_max']:g}** (automatically graded)"
-           + (f"; {r['manual_max']:g} more points are graded by hand." if r["manual_max"] else "."), ""]
+    hand = [e["points"] for e in r["exercises"] if e["manual"] and e["points"] is not None]
+    md += [f"**Score: {r['raw_score'] - sum(hand):g} / {r['auto_max']:g}** (automatically graded)"
+           + (f"; {r['manual_max']:g} more points are graded by hand" + (f": {sum(hand):g} given so far." if hand else ".")
+              if r["manual_max"] else "."), ""]
     if r["run"]["status"] != "ok": md += [f"> The run of your notebook {r['run']['status']}: {r['run']['error']}. "
                                           "Tests after that point could not run and count as failed.", ""]
     md += ["| exercise | points | out of |", "|---|---|---|"]
