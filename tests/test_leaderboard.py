@@ -83,6 +83,8 @@ def test_malformed_file_named_by_line_and_cli(board, capsys):
     assert main(["leaderboard", str(tmp / "board"), str(tmp / "subs")]) == 1
     out = capsys.readouterr().out
     assert "refused: student 'erin'" in out and "line 6" in out and "| 1 | dave | 1.0000 |" in out
+    assert main(["leaderboard", str(tmp / "board"), str(tmp / "subs" / "dave")]) == 0
+    assert "dave: " in (out := capsys.readouterr().out) and "already scored, not counted again" in out
 
 
 def test_labels_errors_name_the_line(tmp_path):

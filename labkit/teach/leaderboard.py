@@ -204,7 +204,7 @@ def find_solutions(
         if p.is_dir():
             for q in sorted(p.rglob("*.txt")):
                 if q.name.startswith("."): continue
-                found.append((q.relative_to(p).parts[0] if q.parent != p else q.stem, q))
+                found.append((q.relative_to(p).parts[0] if q.parent != p else p.name if q.name == "solution.txt" else q.stem, q))
         elif p.is_file(): found.append((p.stem if p.name != "solution.txt" else p.parent.name, p))
         else: raise LabkitError(f"solution {p} does not exist.")
     return found
@@ -236,8 +236,10 @@ def run_cli(
     refused = 0
     for student, path in found:
         try:
+            before = len(_state(Path(args.board)))
             r = submit(args.board, student, path)
-            print(f"{student}: {path} public {r['public']:.4f}")
+            new = len(_state(Path(args.board))) > before
+            print(f"{student}: {path} public {r['public']:.4f}" + ("" if new else " (already scored, not counted again)"))
         except LabkitError as e:
             refused += 1
             print(f"refused: {e}")
