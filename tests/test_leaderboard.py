@@ -44,7 +44,7 @@ def test_public_and_private_scores_differ_and_reveal(board):
     pred = truth.copy()
     pred.loc[cfg["private"]] = 1 - truth.loc[cfg["private"]]
     write_solution(IDS, pred.loc[IDS].to_numpy(copy=True), tmp / "alice.txt")
-    write_solution(IDS, truth.loc[IDS].to_numpy() * 0.5 + 0.25, tmp / "bob.txt")
+    write_solution(IDS, truth.loc[IDS].to_numpy(copy=True) * 0.5 + 0.25, tmp / "bob.txt")
     a = submit(tmp / "board", "alice", tmp / "alice.txt", DAY)
     b = submit(tmp / "board", "bob", tmp / "bob.txt", DAY)
     assert a["public"] == pytest.approx(1.0) and a["private"] == pytest.approx(-1.0)
@@ -61,7 +61,7 @@ def test_public_and_private_scores_differ_and_reveal(board):
 def test_daily_limit_and_resubmitting_the_same_file(board):
     tmp, truth = board
     for k in range(3):
-        write_solution(IDS, np.clip(truth.loc[IDS].to_numpy() + 0.01 * k, 0, 1), tmp / f"s{k}.txt")
+        write_solution(IDS, np.clip(truth.loc[IDS].to_numpy(copy=True) + 0.01 * k, 0, 1), tmp / f"s{k}.txt")
     submit(tmp / "board", "carol", tmp / "s0.txt", DAY)
     assert submit(tmp / "board", "carol", tmp / "s0.txt", DAY)["file"]       # the same file again: not counted
     submit(tmp / "board", "carol", tmp / "s1.txt", DAY)
@@ -74,7 +74,7 @@ def test_daily_limit_and_resubmitting_the_same_file(board):
 
 def test_malformed_file_named_by_line_and_cli(board, capsys):
     tmp, truth = board
-    write_solution(IDS, truth.loc[IDS].to_numpy(), tmp / "subs" / "dave" / "solution.txt")
+    write_solution(IDS, truth.loc[IDS].to_numpy(copy=True), tmp / "subs" / "dave" / "solution.txt")
     lines = (tmp / "subs" / "dave" / "solution.txt").read_text().splitlines()
     lines[5] = lines[5].rsplit(",", 1)[0] + ",high"
     (tmp / "subs" / "erin.txt").write_text("\n".join(lines) + "\n")
