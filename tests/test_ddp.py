@@ -1,7 +1,9 @@
 """fit under DistributedDataParallel on the CPU (gloo), 2 processes started as torchrun would (WORLD_SIZE, RANK,
-MASTER_ADDR in the environment): the same weights as one process with twice the batch, and a run killed after
-epoch 2 and resumed ends where the uninterrupted one does."""
-import importlib.util, os, socket
+MASTER_ADDR in the environment): the same weights as one process with twice the batch, a run killed after
+epoch 2 (or 3, with dropout and random augmentation in every process) and resumed ends exactly where the
+uninterrupted one does, and the README's torchrun script gives the same weights twice."""
+import importlib.util, os, random, re, socket, subprocess, sys
+from pathlib import Path
 import numpy as np, pytest, torch
 import torch.multiprocessing as mp
 from labkit.models import create_model
@@ -22,27 +24,42 @@ def clips(n, seed):
 def accuracy(targets, preds): return {"accuracy": float((preds.argmax(1) == targets).mean())}
 
 
-def train(out_dir, batch_size, **kw):
+class Jittered(torch.utils.data.Dataset):
+    "Clips with noise from torch, numpy and python's generators, one draw per frame: each process's draws differ."
+    def __init__(self, items): self.items = items
+    def __len__(self): return len(self.items)
+    def __getitem__(self, i):
+        x, y, n = self.items[i]
+        noise = torch.randn_like(x) + torch.from_numpy(np.random.normal(size=x.shape)).float()
+        return x + 0.1 * noise * torch.tensor([random.random() for _ in range(n)])[:, None], y, n
+
+
+def train(out_dir, batch_size, noisy=False, **kw):
     "The same run in every process: data, model and loaders seeded alike; fit shards them when distributed."
     torch.manual_seed(0)
-    model = create_model("lstm", input_dim=6, hidden_size=8, num_layers=1, dropout=0.0, n_classes=2)  # no random masks
-    train_dl = make_loader(clips(48, 1), batch_size, shuffle=True, seed=2)      # 48 = 6 steps of 8 clips
+    model = create_model("lstm", input_dim=6, hidden_size=8, num_layers=2 if noisy else 1,  # noisy: random masks
+                         dropout=0.3 if noisy else 0.0, n_classes=2)
+    train_set = Jittered(clips(48, 1)) if noisy else clips(48, 1)
+    train_dl = make_loader(train_set, batch_size, shuffle=True, seed=2)         # 48 = 6 steps of 8 clips
     val_dl = make_loader(clips(20, 3), batch_size, shuffle=False)
-    return fit(model, train_dl, val_dl, loss_fn=torch.nn.CrossEntropyLoss(), epochs=EPOCHS, lr=3e-3, out_dir=out_dir,
-               device="cpu", metric_fn=accuracy, progress=False, **kw)
+    return fit(model, train_dl, val_dl, loss_fn=torch.nn.CrossEntropyLoss(), epochs=kw.pop("epochs", EPOCHS), lr=3e-3,
+               out_dir=out_dir, device="cpu", metric_fn=accuracy, progress=False, **kw)
 
 
-def kill_after_epoch_2(history):
-    if len(history) == 2:
-        torch.distributed.barrier()                          # rank 0 has written last.pt
-        os._exit(3)                                          # no clean-up: as a SIGKILL would
+def kill_after(epochs):
+    "A callback ending the process after `epochs` epochs, once rank 0 has written last.pt, with no clean-up (as SIGKILL)."
+    def cb(history):
+        if len(history) == epochs:
+            torch.distributed.barrier()
+            os._exit(3)
+    return cb
 
 
 def worker(rank, world, port, jobs):
     os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     for out_dir, kw in jobs:
-        cbs = [kill_after_epoch_2] if kw.pop("kill", False) else []
+        cbs = [kill_after(kw.pop("kill"))] if "kill" in kw else []
         train(out_dir, B, callbacks=cbs, **kw)
 
 
@@ -59,7 +76,7 @@ def test_two_processes_match_one_with_twice_the_batch_and_resume_exactly(tmp_pat
     torch.set_num_threads(1)
     one = train(tmp_path / "one", 2 * B)                               # the reference: 1 process, batch 2B
     with pytest.raises(mp.ProcessExitedException):                    # 2 processes: a full run, then one killed
-        spawn([(str(tmp_path / "two"), {}), (str(tmp_path / "killed"), dict(kill=True))])
+        spawn([(str(tmp_path / "two"), {}), (str(tmp_path / "killed"), dict(kill=2))])
     assert len(load_checkpoint(tmp_path / "killed" / "last.pt")["history"]) == 2
     spawn([(str(tmp_path / "killed"), dict(resume=True))])           # fresh processes resume from last.pt
     ref, two, resumed = (weights(tmp_path / d / "last.pt") for d in ("one", "two", "killed"))
@@ -74,3 +91,19 @@ def test_two_processes_match_one_with_twice_the_batch_and_resume_exactly(tmp_pat
     events = [n for n in names if n.startswith("events.out.tfevents.")]  # TensorBoard's, where installed: one writer
     assert [n for n in names if n not in events] == ["best.pt", "history.csv", "history.json", "last.pt"]
     assert len(events) == (importlib.util.find_spec("tensorboard") is not None)
+
+
+@pytest.mark.slow
+def test_two_processes_with_their_own_random_draws_resume_bit_for_bit(tmp_path):
+    "Dropout and augmentation draw a different amount in each process: each one's random state is saved and restored."
+    job = dict(noisy=True, epochs=5)
+    with pytest.raises(mp.ProcessExitedException):
+        spawn([(str(tmp_path / "whole"), dict(job)), (str(tmp_path / "cut"), dict(job, kill=3))])
+    ckpt = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert len(ckpt["history"]) == 3 and len(ckpt["rng_ranks"]) == 2
+    assert not torch.equal(ckpt["rng_ranks"][0]["torch"], ckpt["rng_ranks"][1]["torch"])   # the processes differ
+    spawn([(str(tmp_path / "cut"), dict(job, resume=True))])
+    whole, cut = (load_checkpoint(tmp_path / d / "last.pt") for d in ("whole", "cut"))
+    assert [r["train_loss"] for r in cut["history"]] == [r["train_loss"] for r in whole["history"]]
+    assert [r["val_loss"] for r in cut["history"]] == [r["val_loss"] for r in whole["history"]]
+    for k, v in whole["model"].items(): assert torch.equal(cut["model"][k], v), k

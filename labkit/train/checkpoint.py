@@ -230,8 +230,16 @@ def _prepare_out_dir(out_dir, resume, overwrite:bool, note=print)->tuple:
     return out_dir, path
 
 # %% ../../nbs/06_train/06_checkpoint.ipynb #9136ba6d
-def _resume_state(path:Path, model, optimizer, scheduler, loss_fn, device, loaders)->tuple:
-    "Restore model, optimizer, scheduler, loss and random state from `path`; return (history, epoch, best, bad, stopped)."
+def _process_rng(ckpt:dict, path:Path, rank:int, world:int, note=print)->dict:
+    "The random state this process restores: its own where the checkpoint has one per process, else the writer's."
+    states = ckpt.get('rng_ranks') or [ckpt['rng']]
+    if len(states) != world and rank == 0:
+        note(f"{path} holds the random state of {len(states)} process(es) but this run has {world}; it continues, "
+             f"drawing other random numbers than the uninterrupted run would (resume with {len(states)} to continue exactly)")
+    return states[rank] if rank < len(states) else ckpt['rng']
+
+def _resume_state(path:Path, model, optimizer, scheduler, loss_fn, device, loaders, rank:int=0, world:int=1, note=print)->tuple:
+    "Restore model, optimizer, scheduler, loss and this process's random state from `path`; return (history, epoch, best, bad, stopped)."
     ckpt = _read_checkpoint(path, device)
     missing = [k for k in _RESUME_KEYS if k not in ckpt]
     if missing:
@@ -246,7 +254,7 @@ def _resume_state(path:Path, model, optimizer, scheduler, loss_fn, device, loade
         raise LabkitError(f"the run in {path} used a loss module with learned state, but this "
                           f"loss_fn is a plain function; {fix}.")
     _restore(ckpt, path, model, optimizer, scheduler, loss_fn)
-    try: set_rng_state(ckpt['rng'], *loaders)
+    try: set_rng_state(_process_rng(ckpt, path, rank, world, note), *loaders)
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
         raise LabkitError(f"the random state in {path} does not fit these data loaders ({type(e).__name__}: {e}); resume with "
                           "the same loaders (bucket, batch_size, shuffle) as the run that wrote it, or start a new run.") from e
@@ -259,10 +267,12 @@ def _start_state(
     device, # where tensors are loaded
     loaders:tuple, # (train_dl, val_dl), whose random state is restored too
     note=print, # prints the line saying where the run resumed
+    rank:int=0, # this process, under torchrun: it restores its own random state
+    world:int=1, # number of processes
 )->tuple: # (history, epochs done, best monitored loss, epochs without improvement, stopped)
     "Where training starts: from scratch, or everything restored from the checkpoint `path`."
     if path is None: return History(), 0, float('inf'), 0, False
-    state = _resume_state(path, model, optimizer, scheduler, loss_fn, device, loaders)
+    state = _resume_state(path, model, optimizer, scheduler, loss_fn, device, loaders, rank, world, note)
     note(f"resumed from {path} after epoch {state[1]}")
     return state
 
@@ -281,13 +291,16 @@ def _plain_config(model):
     except (TypeError, ValueError): return None
 
 # %% ../../nbs/06_train/06_checkpoint.ipynb #4d810747
-def _save_state(out_dir:Path, improved:bool, history:History, model, optimizer, scheduler, loss_fn, loaders, **progress):
-    "Write last.pt (and best.pt when the monitored loss improved), then history.json/csv."
+def _save_state(out_dir:Path, improved:bool, history:History, model, optimizer, scheduler, loss_fn, loaders, rng=None, **progress):
+    "Write last.pt (and best.pt when the monitored loss improved), then history.json/csv; `rng`: every process's `rng_state`."
     state = {'model': model.state_dict(), 'optimizer': optimizer.state_dict(),
              'scheduler': scheduler.state_dict() if scheduler is not None else None,
              'loss_fn': loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
              'history': history.records, **progress, 'config': _plain_config(model),
-             'types': _types(model, optimizer, scheduler, loss_fn), 'rng': rng_state(*loaders)}
+             'types': _types(model, optimizer, scheduler, loss_fn)}
+    rng = rng or [rng_state(*loaders)]
+    state['rng'] = rng[0]
+    if len(rng) > 1: state['rng_ranks'] = list(rng)              # under torchrun: each process's own
     if improved: save_checkpoint(state, out_dir / 'best.pt')
     save_checkpoint(state, out_dir / 'last.pt')
     history.save(out_dir)

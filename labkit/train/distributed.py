@@ -153,6 +153,13 @@ class _Distributed:
         if share is dl: return evaluate(model, dl, loss_fn, self.device, metric_fn=metric_fn)
         return _evaluate_sharded(model, share, loss_fn, self.device, metric_fn)
 
+    def gather(self, obj)->list:
+        "`obj` from every process, in rank order, in every process (`[obj]` alone)."
+        if self.world == 1: return [obj]
+        out = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+
     def barrier(self):
         "Wait for every process (a no-op alone)."
         if self.world > 1: torch.distributed.barrier()

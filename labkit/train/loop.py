@@ -16,7 +16,7 @@ from .seed import seed_everything
 from .device import _unpack, to_device
 from .loaders import _set_epoch
 from .history import History, TensorBoardLog
-from .checkpoint import _prepare_out_dir, _resume_path, _save_state, _start_state
+from .checkpoint import _prepare_out_dir, _resume_path, _save_state, _start_state, rng_state
 from .progress import Progress
 from .evaluation import _NO_BATCHES, _epoch_terms, _split_loss
 from .schedules import _make_optimizer, _make_scheduler, _scheduler_step
@@ -116,7 +116,7 @@ def fit(
     scheduler = _make_scheduler(scheduler, optimizer)
     if overfit_batch: train_dl, val_dl, patience = _first_batches(train_dl, overfit_batch), None, None
     history, start, best, bad, stopped = _start_state(ckpt_path, model, optimizer, scheduler, loss_fn, ddp.device,
-                                                      (train_dl, val_dl), show.note)
+                                                      (train_dl, val_dl), show.note, ddp.rank, ddp.world)
     net, sync, batches, val_batches = ddp.prepare(model, loss_fn, train_dl, val_dl)
     show.start(start, batches)
     board = TensorBoardLog(out_dir if ddp.writer else None, history)   # where TensorBoard is installed
@@ -134,8 +134,9 @@ def fit(
         improved = monitored < best
         best, bad = (monitored, 0) if improved else (best, bad + 1)
         stopped = patience is not None and bad >= patience
+        rng = ddp.gather(rng_state(train_dl, val_dl))      # every process's random state (and sampler position)
         if out_dir is not None:                             # the checkpoint holds the model itself, not its wrapper
-            _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl),
+            _save_state(out_dir, improved, history, model, optimizer, scheduler, loss_fn, (train_dl, val_dl), rng,
                         epoch=epoch + 1, best_loss=best, bad_epochs=bad, stopped=stopped)
         board.write(history[-1])
         show.epoch_done(history[-1])
