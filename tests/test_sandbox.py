@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat, pytest
 
 import labkit.teach.grading as A
-from labkit.teach.sandbox import sandbox_problem
+from labkit.run.sandbox import sandbox_problem
 import test_assign as T
 
 HOOK_LOG = "seen = []\nget_ipython().events.register('pre_run_cell', lambda info: seen.append(info.raw_cell))"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .feedback import explain_failure
 from .release import Assignment
-from .sandbox import private_mplconfig, sandbox_argv, sandbox_kernel_manager, sandbox_problem
+from ..run.sandbox import private_mplconfig, sandbox_argv, sandbox_kernel_manager, sandbox_problem
 
 # %% auto #0
 __all__ = ['SUSPICIOUS', 'scan_submission', 'kernel_env']
