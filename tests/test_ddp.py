@@ -107,3 +107,30 @@ def test_two_processes_with_their_own_random_draws_resume_bit_for_bit(tmp_path):
     assert [r["train_loss"] for r in cut["history"]] == [r["train_loss"] for r in whole["history"]]
     assert [r["val_loss"] for r in cut["history"]] == [r["val_loss"] for r in whole["history"]]
     for k, v in whole["model"].items(): assert torch.equal(cut["model"][k], v), k
+
+
+def readme_script():
+    "The README's torchrun script (the python block that starts with '# my_training.py')."
+    text = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if b.startswith("# my_training.py")]
+    assert len(blocks) == 1, "the README shows one my_training.py"
+    return blocks[0]
+
+
+@pytest.mark.slow
+def test_the_readme_torchrun_script_gives_the_same_weights_twice(tmp_path):
+    "Seeded before the model is built, two runs of the README's script under torchrun start and end alike."
+    from labkit.synth import data_root
+    script = readme_script()
+    assert script.index("seed_everything(0)") < script.index("create_model(")
+    assert "epochs=10" in script
+    env = dict(os.environ, LABKIT_DATA=str(data_root(preset="tiny")), CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "my_training.py").write_text(script.replace("epochs=10", "epochs=2"))
+        p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                            "my_training.py"], cwd=tmp_path / run, env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    a, b = (load_checkpoint(tmp_path / r / "runs" / "ddp_lstm" / "last.pt") for r in ("a", "b"))
+    assert len(a["history"]) == 2 and len(a["rng_ranks"]) == 2
+    for k, v in a["model"].items(): assert torch.equal(b["model"][k], v), k
