@@ -5,7 +5,7 @@ import numpy as np, pytest, soundfile as sf
 
 from labkit.cli import main
 from labkit.core import LabkitError
-from labkit.data.manifest import validate_dataset, write_manifest
+from labkit.data import MANIFEST_NAME, is_debris, validate_dataset, write_manifest
 
 
 def gtzan(root):
@@ -36,6 +36,13 @@ def test_round_trip_names_missing_changed_and_extra_files(tmp_path, monkeypatch,
     assert rep["hashed"] == 2                                   # only the changed and the new file were read again
     out = capsys.readouterr().out
     assert "1 missing (unpack the whole archive again): genres/rock/rock.00001.wav" in out and "1 changed" in out and "1 extra" in out
+
+
+def test_the_data_home_exports_the_manifest_and_fault_names():
+    import labkit.data, labkit.data.faults, labkit.data.manifest
+    for mod in (labkit.data.faults, labkit.data.manifest):
+        assert all(getattr(labkit.data, n) is getattr(mod, n) for n in mod.__all__)
+    assert MANIFEST_NAME == "labkit-manifest.json" and is_debris("__MACOSX/x.wav") and not is_debris("a/x.wav")
 
 
 def test_commands(tmp_path, monkeypatch, capsys):
