@@ -58,6 +58,7 @@ assert_allclose(clip([0.5], 0, 1), [0.5])
     ("code", "print('done')"),
 ]
 AUTO_MAX, MANUAL_MAX = 7, 2
+WITHHELD = "withheld"          # the expected outcome of a tampering class the grader cannot score: flagged, no score given
 Q1, Q2, Q3 = 3, 2, 2
 
 
@@ -110,7 +111,7 @@ BROKEN = {"q1": "def normalize(x):\n    return np.asarray(x, dtype=float)",
 
 
 def mutations(student: dict, out_dir: Path) -> dict:
-    "name -> (notebook or raw bytes, expected automatic score)."
+    "name -> (notebook or raw bytes, expected automatic score, or WITHHELD)."
     good = solved(student)
     m = {"correct": (good, AUTO_MAX), "student_copy": (student, 0)}
     for q, pts in (("q1", Q1), ("q2", Q2), ("q3", Q3)):
@@ -174,7 +175,7 @@ for fd in range(3, 256):                 # every pipe the kernel holds: the grad
 open({str(out_dir / 'grades.csv')!r}, 'w').write('student_id,score\\nfake_result_file,100\\n')
 os.makedirs({str(out_dir / 'toy' / 'fake_result_file')!r}, exist_ok=True)
 open({str(out_dir / 'toy' / 'fake_result_file' / 'result.json')!r}, 'w').write('{{"raw_score": 100}}')""")
-    m["fake_result_file"] = (nb, AUTO_MAX - Q1)
+    m["fake_result_file"] = (nb, WITHHELD)                               # forged lines on the channel
     nb = replace_solution(copy.deepcopy(good), "q1", BROKEN["q1"] + "\nprint('PASS q1_tests/mean is zero')\nprint(" + repr(fake) + ")")
     m["print_fake_results"] = (nb, AUTO_MAX - Q1)
     nb = replace_solution(copy.deepcopy(good), "q1", BROKEN["q1"] + """
@@ -182,7 +183,7 @@ import sys, builtins
 sys.excepthook = lambda *a: None
 get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)
 builtins.AssertionError = type("AssertionError", (Exception,), {})""")
-    m["catch_assertions"] = (nb, AUTO_MAX - Q1)
+    m["catch_assertions"] = (nb, WITHHELD)                               # a custom exception handler during the tests
     nb = copy.deepcopy(good); nb.cells.insert(3, code("big = np.ones((8 << 30) // 8)"))
     m["memory_hog"] = (nb, AUTO_MAX)                                     # MemoryError in that cell only
     nb = copy.deepcopy(good)
@@ -250,8 +251,12 @@ def test_bad_markers(tmp_path):
 @pytest.mark.slow
 def test_mutation_scores(graded):
     root, out, muts, res = graded
-    wrong = {n: (res[n]["raw_score"], exp) for n, (_, exp) in muts.items() if res[n]["raw_score"] != exp}
+    got = {n: WITHHELD if res[n]["withheld"] else res[n]["raw_score"] for n in muts}
+    wrong = {n: (got[n], exp) for n, (_, exp) in muts.items() if got[n] != exp}
     assert not wrong, f"(got, expected): {wrong}"
+    assert all("forged" in w for w in res["fake_result_file"]["withheld"])
+    assert any("custom exception handlers" in w for w in res["catch_assertions"]["withheld"])
+    assert A.exit_status(list(res.values())) == 1                      # withheld and refused: the instructor's attention
     assert res["instructor"]["raw_score"] == AUTO_MAX
     for n in muts: assert res[n]["auto_max"] == AUTO_MAX and res[n]["manual_max"] == MANUAL_MAX
     assert res["os_exit"]["run"]["status"] == "kernel died" and res["loop_ignores_interrupt"]["run"]["status"] == "timed out"
@@ -283,7 +288,9 @@ def test_grade_outputs(graded):
     assert len(rows) == len(by)                                        # one row per student
     assert by["correct"]["score"] == "7" and by["correct"]["max_score"] == "9" and by["correct"]["q4_why"] == "manual"
     assert by["correct"]["needs_manual_grading"] == "q4_why" and by["broken_q1"]["q1_tests"] == "0"
-    assert "fake_result_file" in by and by["fake_result_file"]["score"] == str(AUTO_MAX - Q1)
+    assert by["fake_result_file"]["score"] == by["fake_result_file"]["raw_score"] == ""       # withheld: no number to take
+    assert by["fake_result_file"]["status"].startswith("withheld (review): forged")
+    assert "withheld for review" in (out / "students" / "fake_result_file" / "toy" / "feedback.md").read_text().lower()
     r = json.loads((out / "toy" / "broken_q1" / "result.json").read_text())
     t = r["exercises"][0]["tests"]
     assert [x["passed"] for x in t] == [False, False, False]
@@ -296,7 +303,22 @@ def test_grade_outputs(graded):
     assert "np.arange(10)" not in json.dumps(ex)                       # hidden tests' code stays out of it (names show)
     report = (out / "report.md").read_text()
     assert "could not be graded" in report and "other_lab" in report
+    assert "## Withheld for review" in report and "Isolation: " in report
+    iso = json.loads((out / "toy" / "correct" / "result.json").read_text())["isolation"]
+    assert iso in ("bwrap sandbox", "process limits only") and f"| {iso} |" in report
 
+
+@pytest.mark.slow
+def test_students_folders_hold_no_hidden_test(graded):
+    "What students get back (students/STUDENT/) holds neither the hidden tests' code nor their expected values."
+    root, out, muts, res = graded
+    files = [p for p in (out / "students").rglob("*") if p.is_file()]
+    assert {p.parent.parent.name for p in files} >= {"correct", "broken_q1", "broken_q2", "student_copy"}
+    assert {p.name for p in files} == {"feedback.md", "toy.ipynb"}    # no result.json, no grades, no report
+    hidden = ["np.arange(10)", "count_words(\"  x   y \")", "  x   y ", "clip([0.5], 0, 1)", "[0.5]"]
+    leaks = [(str(p.relative_to(out)), h) for p in files for h in hidden if h in p.read_text()]
+    assert not leaks, leaks
+    assert "np.arange(10)" in (out / "toy" / "broken_q1" / "result.json").read_text()   # the instructor's copy has it: the grep can see
 
 @pytest.mark.slow
 def test_resume(graded, monkeypatch):
@@ -326,3 +348,76 @@ def test_cli(graded):
     assert len(list(csv.DictReader(open(out / "grades.csv")))) == len(muts) + 1   # the others keep their rows
     args = p.parse_args(["grade", str(root / "subs" / "empty.ipynb"), "--source", str(root / "toy.ipynb"), "--out", str(root / "g2")])
     assert A.run_cli(args) == 1
+
+
+def test_interrupted_batch_keeps_finished_grades(toy, tmp_path, monkeypatch):
+    "A batch stopped half-way (Ctrl-C while the third submission runs) keeps the two finished grades; the next run grades only the rest."
+    root, src, rows = toy
+    student = nbformat.read(root / "release" / "toy.ipynb", as_version=4)
+    subs, out = tmp_path / "subs", tmp_path / "grades"
+    subs.mkdir()
+    for k in range(5): nbformat.write(student, subs / f"s{k}.ipynb")
+    calls = []
+    def fake(a, nb, *args):                                            # no kernel: a run with every test failed
+        calls.append(1)
+        if stop and len(calls) == 3: raise KeyboardInterrupt
+        return dict(exercises=A._score(a, {}, {"status": "ok"}), notes=[], answers={}, flags=[], review=[], isolation="none",
+                    run=dict(status="ok", error=None, cell=None, seconds=0.0), executed=None)
+    monkeypatch.setattr(A, "grade_one", fake)
+    stop = True
+    with pytest.raises(KeyboardInterrupt): A.grade([subs], out, source=src, jobs=1, progress=False)
+    done = sorted(p.parent.name for p in out.glob("toy/*/result.json"))
+    assert done == ["s0", "s1"]
+    assert sorted(r["student_id"] for r in csv.DictReader(open(out / "grades.csv"))) == ["s0", "s1"]
+    stop, calls[:] = False, []
+    results = A.grade([subs], out, source=src, jobs=1, progress=False)
+    assert len(calls) == 3 and len(results) == 5                       # s2, s3 and s4 only
+    assert len(list(csv.DictReader(open(out / "grades.csv")))) == 5
+
+
+def test_grader_failure_is_not_a_grade(toy, tmp_path, monkeypatch):
+    "A run that failed on the grader's side (the kernel did not start) is not scored, exits 2, and a plain rerun grades it."
+    root, src, rows = toy
+    subs, out = tmp_path / "subs", tmp_path / "grades"
+    subs.mkdir(); nbformat.write(nbformat.read(root / "release" / "toy.ipynb", as_version=4), subs / "alice.ipynb")
+    status = ["error"]
+    def fake(a, nb, *args):
+        return dict(exercises=A._score(a, {}, {"status": status[0]}), notes=[], answers={}, flags=[], review=[], isolation="none",
+                    run=dict(status=status[0], error="RuntimeError: kernel failed to start" if status[0] == "error" else None,
+                             cell=None, seconds=0.0), executed=None)
+    monkeypatch.setattr(A, "grade_one", fake)
+    r, = A.grade([subs], out, source=src, progress=False)
+    assert r["status"] == "grader failure" and "tries it again" in r["error"] and A.exit_status([r]) == 2
+    row, = csv.DictReader(open(out / "grades.csv"))
+    assert row["score"] == "" and row["status"] == "grader failure"
+    status[0] = "ok"
+    r, = A.grade([subs], out, source=src, progress=False)                # no --force
+    assert r["status"] == "graded" and A.exit_status([r]) == 0
+
+
+@pytest.mark.slow
+def test_cold_cache_scores_as_warm(tmp_path, monkeypatch):
+    "On a fresh LABKIT_CACHE the corpus a lab reads is built once before the first kernel: the same scores as on a warm cache."
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": KERNELSPEC})
+    for k, (src, tags) in enumerate([("data_dir = None\npreset = 'tiny'", ["parameters"]),
+                                     ("from labkit.teach.labs import _lab_data\nroot = _lab_data(data_dir, preset)", []),
+                                     ("# labkit: solution q1\ndef has_corpus():\n    ### BEGIN SOLUTION\n"
+                                      "    return (root / 'INFO.json').is_file()\n    ### END SOLUTION", []),
+                                     ("# labkit: tests q1_tests points=1\n# test: corpus read\nassert has_corpus() is True", [])]):
+        c = code(src); c.id = f"cell{k:04d}"
+        if tags: c.metadata["tags"] = tags
+        nb.cells.append(c)
+    src = tmp_path / "corpus_lab.ipynb"; nbformat.write(nb, src)
+    A.main_assign([src], tmp_path / "release", quiet=True)
+    student = nbformat.read(tmp_path / "release" / "corpus_lab.ipynb", as_version=4)
+    subs = tmp_path / "subs"; subs.mkdir()
+    nbformat.write(replace_solution(copy.deepcopy(student), "q1", "def has_corpus():\n    return (root / 'INFO.json').is_file()"),
+                   subs / "alice.ipynb")
+    nbformat.write(student, subs / "bob.ipynb")
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cold"))
+    scores = lambda rs: {r["student_id"]: r["raw_score"] for r in rs}
+    kw = dict(source=src, jobs=2, cell_timeout=20, timeout=120, progress=False)
+    cold = A.grade([subs], tmp_path / "g_cold", **kw)
+    warm = A.grade([subs], tmp_path / "g_warm", **kw)
+    assert scores(cold) == scores(warm) == {"alice": 1, "bob": 0}
+    assert "Shared data for corpus_lab: the 'tiny' corpus" in (tmp_path / "g_cold" / "report.md").read_text()

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_teach/08_grading.ipynb #198dbae2
 from __future__ import annotations
-import ast, contextlib, copy, csv, hashlib, io, json, secrets, subprocess, sys, tempfile, threading, time
+import ast, contextlib, copy, csv, hashlib, io, json, os, re, secrets, subprocess, sys, tempfile, threading, time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +17,15 @@ from .marks import _src
 from .release import Assignment, _labs, _notebooks, _read_nb, main_assign, read_assignment
 from .matching import pick_assignment, plan_submission, submission_student
 from .harness import _protected_modules, scan_submission
+from ..run.sandbox import sandbox_problem
 from .feedback import test_line
 from .roster import ClassInfo, newest_uploads
 from .handgrades import merge_hand_grades, write_exports
 from .classreport import class_report
 
 # %% auto #0
-__all__ = ['NBGRADER_COLUMNS', 'grade_one', 'Submission', 'find_submissions', 'feedback_markdown', 'write_grades', 'grade',
-           'add_cli', 'run_cli']
+__all__ = ['WITHHOLD_FLAGS', 'NBGRADER_COLUMNS', 'grade_one', 'Submission', 'find_submissions', 'feedback_markdown',
+           'exit_status', 'write_grades', 'prepare_shared', 'returnable_notebook', 'grade', 'add_cli', 'run_cli']
 
 # %% ../../nbs/10_teach/08_grading.ipynb #8ff49db2
 def _score(a:Assignment, verdicts:dict, run:dict) -> list[dict]:
@@ -45,6 +46,15 @@ def _score(a:Assignment, verdicts:dict, run:dict) -> list[dict]:
                         max_points=g.max_points, tests=tests, manual=False))
     return out
 
+WITHHOLD_FLAGS = ("replaces special methods",)  # scan flags that withhold the score: no run-time check sees them
+
+_LIVE = set()                                     # the workers running now, stopped when a batch is interrupted
+
+def _review(forged:list, tampered:list, flags:list) -> list[str]:
+    "Why a score is withheld for review: forged channel lines, hooks or handlers changed during the tests, WITHHOLD_FLAGS."
+    return ([f"forged results on the grader's channel: {w}" for w in forged]
+            + [f"changed while the tests ran: {t}" for t in tampered] + [f for f in flags if f.startswith(WITHHOLD_FLAGS)])
+
 def grade_one(
     a:Assignment, # the assignment
     nb:dict, # the submitted notebook
@@ -53,7 +63,7 @@ def grade_one(
     timeout:float=900, # seconds the whole notebook may run
     memory_mb:int|None=4096, # memory the kernel may allocate (RLIMIT_DATA), MiB; None for no limit
     kernel:str="python3", # Jupyter kernel name
-) -> dict: # exercises, notes, flags, run status, executed notebook (text)
+) -> dict: # exercises, notes, flags, review (why withheld), isolation, run status, executed notebook (text)
     "Grade one submitted notebook in its own worker and kernel; returns the scores and what happened."
     plan = plan_submission(a, nb, params)
     tests = {g.mark.id: dict(setup=g.setup, tests=[dict(name=t.name, code=t.code) for t in g.tests])
@@ -68,13 +78,16 @@ def grade_one(
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
+    _LIVE.add(proc)
     try:
         proc.stdin.write(json.dumps(job).encode()); proc.stdin.close()
     except BrokenPipeError: pass
-    try: proc.wait(timeout=timeout + 2 * cell_timeout + 30)
-    except subprocess.TimeoutExpired: _stop(proc)
+    try:
+        try: proc.wait(timeout=timeout + 2 * cell_timeout + 30)
+        except subprocess.TimeoutExpired: _stop(proc)
+    finally: _LIVE.discard(proc)
     reader.join(timeout=10)
-    verdicts, run = {}, None
+    verdicts, run, forged = {}, None, []
     for line in lines:
         head, _, body = line.decode("utf-8", "replace").partition(" ")
         if head != token: continue
@@ -82,12 +95,15 @@ def grade_one(
         except ValueError: continue
         if d.get("type") == "test": verdicts[(d["id"], d["k"])] = d
         elif d.get("type") == "run": run = d
+        elif d.get("type") == "integrity": forged.append(str(d.get("what")))
     if run is None:
         run = dict(status="timed out", error=f"the grader stopped the worker after {timeout:.0f} s", cell=None, executed=None)
     code_cells = [_src(c) for c in nb.cells if c.get("cell_type") == "code"]
-    return dict(exercises=_score(a, verdicts, run), notes=plan.notes, answers=plan.answers,
-                flags=scan_submission(code_cells), run={k: run.get(k) for k in ("status", "error", "cell", "seconds")},
-                executed=run.get("executed"))
+    flags = scan_submission(code_cells)
+    tampered = sorted({x for v in verdicts.values() for x in v.get("tampered") or []})
+    return dict(exercises=_score(a, verdicts, run), notes=plan.notes, answers=plan.answers, flags=flags,
+                review=_review(forged, tampered, flags), isolation=run.get("isolation"),
+                run={k: run.get(k) for k in ("status", "error", "cell", "seconds")}, executed=run.get("executed"))
 
 # %% ../../nbs/10_teach/08_grading.ipynb #be318ab0
 NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
@@ -152,6 +168,9 @@ def feedback_markdown(
     md = [f"# Feedback: {r['assignment']}, {r['student_id']}", ""]
     if r["status"] != "graded":
         return "\n".join(md + [f"This submission could not be graded: {r['error']}", ""])
+    if r.get("withheld"):
+        return "\n".join(md + ["**Score withheld for review.** Your instructor will look at this submission before it is "
+                                "scored, because while it was graded: " + "; ".join(r["withheld"]) + ".", ""])
     hand = [e["points"] for e in r["exercises"] if e["manual"] and e["points"] is not None]
     md += [f"**Score: {r['raw_score'] - sum(hand):g} / {r['auto_max']:g}** (automatically graded)"
            + (f"; {r['manual_max']:g} more points are graded by hand" + (f": {sum(hand):g} given so far." if hand else ".")
@@ -186,12 +205,25 @@ def _result(s:Submission, graded:dict|None, settings:str) -> dict:
                 if s.path.exists() else "", status="error" if s.error else "graded", error=s.error)
     if graded is None:
         return {**base, "raw_score": 0.0, "auto_max": 0.0, "manual_max": 0.0, "exercises": [], "notes": [], "flags": [],
-                "run": {}, "answers": {}}
+                "run": {}, "answers": {}, "withheld": [], "isolation": None}
     ex = graded["exercises"]
-    return {**base, "raw_score": round(sum(e["points"] or 0 for e in ex), 6),
-            "auto_max": sum(e["max_points"] for e in ex if not e["manual"]),
-            "manual_max": sum(e["max_points"] for e in ex if e["manual"]),
-            **{k: graded[k] for k in ("exercises", "notes", "flags", "run", "answers")}}
+    r = {**base, "raw_score": round(sum(e["points"] or 0 for e in ex), 6),
+         "auto_max": sum(e["max_points"] for e in ex if not e["manual"]),
+         "manual_max": sum(e["max_points"] for e in ex if e["manual"]),
+         "withheld": graded.get("review", []), "isolation": graded.get("isolation"),
+         **{k: graded[k] for k in ("exercises", "notes", "flags", "run", "answers")}}
+    if graded["run"].get("status") == "error":            # the kernel did not start, or the harness failed: not the student's doing
+        r.update(status="grader failure", raw_score=0.0, error=f"the grader could not run it ({graded['run'].get('error')}); "
+                 "not scored: the next labkit grade tries it again")
+    return r
+
+def exit_status(
+    results:list[dict], # what grade returned
+) -> int:
+    "0: every submission graded; 1: some need the instructor's attention (withheld, refused, stopped early); 2: some could not run."
+    if any(r["status"] == "grader failure" for r in results): return 2
+    if any(r["status"] != "graded" or r.get("withheld") or r["run"].get("status") not in (None, "ok") for r in results): return 1
+    return 0
 
 def write_grades(
     results:list[dict], # one result per submission
@@ -212,10 +244,14 @@ def write_grades(
                    last_name=r.get("last_name", ""), first_name=r.get("first_name", ""), email=r.get("email", ""), raw_score=f"{r['raw_score']:g}",
                    late_submission_penalty=f"{r.get('late_submission_penalty', 0):g}", score=f"{r.get('score', r['raw_score']):g}",
                    max_score=f"{r['auto_max'] + r['manual_max']:g}")
+        if r.get("withheld") or r["status"] == "grader failure":   # no number a gradebook could take for a grade
+            row.update(raw_score="", late_submission_penalty="", score="")
         for e in r["exercises"]:
-            row[f"{r['assignment']}:{e['id']}" if multi else e["id"]] = "manual" if e["points"] is None else f"{e['points']:g}"
+            row[f"{r['assignment']}:{e['id']}" if multi else e["id"]] = ("withheld" if r.get("withheld") else "manual"
+                                                                         if e["points"] is None else f"{e['points']:g}")
         row.update(needs_manual_grading=" ".join(e["id"] for e in r["exercises"] if e["manual"] and e["points"] is None),
-                   status=r["status"] if r["status"] != "graded" or r["run"].get("status") == "ok"
+                   status=r["status"] if r["status"] != "graded" else "withheld (review): " + "; ".join(r["withheld"])
+                   if r.get("withheld") else "graded" if r["run"].get("status") == "ok"
                    else f"graded; run {r['run']['status']}: {r['run']['error']}",
                    error=r["error"] or "", flags="; ".join(r["flags"]))
         rows.append(row)
@@ -224,18 +260,84 @@ def write_grades(
     w.writeheader(); w.writerows(rows)
     out.mkdir(parents=True, exist_ok=True)
     _write_atomic(out / "grades.csv", buf.getvalue())
-    bad = [r for r in results if r["status"] != "graded"]
-    rep = ["# labkit grade", "", f"{len(results)} submissions: {len(results) - len(bad)} graded, {len(bad)} could not be graded.", ""]
-    rep += [f"- **{r['student_id']}** ({r['submission']}): {r['error']}" for r in bad]
+    bad = [r for r in results if r["status"] == "error"]
+    failed = [r for r in results if r["status"] == "grader failure"]
+    held = [r for r in results if r["status"] == "graded" and r.get("withheld")]
+    rep = ["# labkit grade", "", f"{len(results)} submissions: {len(results) - len(bad) - len(failed) - len(held)} graded, "
+           f"{len(held)} withheld for review, {len(bad)} could not be graded, {len(failed)} not run (the grader's side).", ""]
+    rep += [f"- **{r['student_id']}** ({r['submission']}): {r['error']}" for r in bad + failed]
+    if held: rep += ["", "## Withheld for review (no score given)", ""]
+    rep += [f"- **{r['student_id']}** ({r['assignment']}, {r['raw_score']:g} if it stood): {'; '.join(r['withheld'])}" for r in held]
     if notes: rep += ["", "## The class", ""] + [f"- {n}" for n in notes]
-    rep += ["", "| assignment | student | score | max | run | notes | flags |", "|---|---|---|---|---|---|---|"]
+    rep += ["", "| assignment | student | score | max | run | isolation | notes | flags |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted((r for r in results if r["status"] == "graded"), key=lambda r: (r["assignment"], r["student_id"])):
         mx = f"{r['auto_max']:g}" + (f" + {r['manual_max']:g} manual" if r["manual_max"] else "")
-        rep.append(f"| {r['assignment']} | {r['student_id']} | {r['raw_score']:g} | {mx} | {r['run'].get('status')} | "
-                   f"{'; '.join(r['notes'])} | {'; '.join(r['flags'])} |")
+        rep.append(f"| {r['assignment']} | {r['student_id']} | {'withheld' if r.get('withheld') else format(r['raw_score'], 'g')} | "
+                   f"{mx} | {r['run'].get('status')} | {r.get('isolation') or 'not recorded'} | {'; '.join(r['notes'])} | "
+                   f"{'; '.join(r['flags'])} |")
     text = "\n".join(rep) + "\n"
     _write_atomic(out / "report.md", text)
     return text
+
+# %% ../../nbs/10_teach/08_grading.ipynb #5a1d2c7e
+def _parameters(a:Assignment) -> dict:
+    "The names the parameters cell of `a` assigns, with their values where they are literals (else None)."
+    p = next((c for c in a.nb.cells if "parameters" in c.metadata.get("tags", [])), None)
+    out = {}
+    if p is None: return out
+    with contextlib.suppress(SyntaxError):
+        for n in ast.parse(_src(p)).body:
+            for t in getattr(n, "targets", [getattr(n, "target", None)]):
+                if isinstance(t, ast.Name):
+                    try: out[t.id] = ast.literal_eval(n.value)
+                    except (ValueError, TypeError, SyntaxError): out[t.id] = None
+    return out
+
+def prepare_shared(
+    assignments:list, # the Assignment list
+    declared:dict, # assignment name -> the grading parameters it takes
+    progress:bool=True, # say what is prepared
+) -> list[str]:
+    "Build the embedded corpus each lab reads (at the preset it is graded with) before the first kernel starts; report lines."
+    notes = []
+    for a in assignments:
+        names = _parameters(a)
+        if "preset" not in names or "data_dir" not in names or os.environ.get("LABKIT_DATA"): continue
+        if {**names, **declared.get(a.name, {})}.get("data_dir") is not None: continue
+        preset = {**names, **declared.get(a.name, {})}.get("preset") or "small"
+        if progress: print(f"labkit grade: preparing the {preset!r} corpus {a.name} reads, once, before the first kernel", flush=True)
+        from labkit.synth.corpus import make_corpus            # numba and the synthesiser load only when a lab needs them
+        t0 = time.monotonic()
+        try: root = make_corpus(preset, progress=progress)
+        except Exception as e:
+            raise LabkitError(f"The {preset!r} corpus {a.name} reads could not be built ({type(e).__name__}: {e}); no submission "
+                              "was graded. Build it with `labkit data synth --preset {preset}` or pass -p data_dir=FOLDER.") from e
+        notes.append(f"Shared data for {a.name}: the {preset!r} corpus in {root}, ready before the first kernel "
+                     f"({time.monotonic() - t0:.0f} s); kernels read it read-only.")
+    return notes
+
+def _hidden_lines(a:Assignment) -> set[str]:
+    "The lines of the hidden tests' code (imports aside): what a notebook handed back must not hold."
+    return {l.strip() for g in a.cells if g.mark.kind == "tests" for t in g.tests if t.hidden for l in t.code.splitlines()
+            if l.strip() and not l.strip().startswith(("#", "import ", "from "))}
+
+def returnable_notebook(
+    executed:str, # the executed notebook (text), as the grader keeps it
+    hidden:set, # the hidden tests' lines (_hidden_lines)
+) -> str:
+    "The executed notebook without any line of hidden-test code, in sources and outputs alike: safe to hand back."
+    import nbformat
+    clean = lambda text: "".join(l for l in text.splitlines(True) if not any(h in l for h in hidden))
+    nb = nbformat.reads(executed, as_version=4)
+    for c in nb.cells:
+        c.source = clean(c.source)
+        for o in c.get("outputs", []):
+            if "text" in o: o["text"] = clean(o["text"])
+            if "traceback" in o: o["traceback"] = [clean(t) for t in o["traceback"]]
+            for k, v in o.get("data", {}).items():
+                if isinstance(v, str): o["data"][k] = clean(v)
+    return nbformat.writes(nb)
+
 
 # %% ../../nbs/10_teach/08_grading.ipynb #80029776
 def grade(
@@ -272,14 +374,13 @@ def grade(
     subs, replaced = newest_uploads(subs, cls.manifest) if cls.manifest is not None else (subs, [])
     declared = {}
     for a in assignments:
-        p = next((c for c in a.nb.cells if "parameters" in c.metadata.get("tags", [])), None)
-        names = set()
-        if p is not None:
-            with contextlib.suppress(SyntaxError):
-                names = {t.id for n in ast.parse(_src(p)).body for t in getattr(n, "targets", [getattr(n, "target", None)]) if isinstance(t, ast.Name)}
+        names = set(_parameters(a))
         declared[a.name] = {k: v for k, v in (params or {}).items() if k in names}
         if "out_dir" in names and "out_dir" not in declared[a.name]: declared[a.name]["out_dir"] = "out"
     results, todo, earlier = {}, [], {}
+    problem = sandbox_problem()                            # said once, before anything runs
+    isolation = "bwrap sandbox" if problem is None else f"process limits only: {problem}"
+    if progress: print(f"labkit grade: isolation: {isolation}", flush=True)
     with RunLock(out, f"labkit grade into {out}"):
         for p in sorted(out.glob("*/*/result.json")):      # earlier runs' grades, read before any kernel starts
             with contextlib.suppress(OSError, ValueError):
@@ -293,23 +394,37 @@ def grade(
             prev = out / a.name / s.student / "result.json"
             with contextlib.suppress(OSError, ValueError):
                 old = json.loads(prev.read_text())
-                if not force and old.get("submission_sha256") == s.sha256 and old.get("settings_sha256") == settings:
-                    results[key] = old; continue
+                if (not force and old.get("status") == "graded" and old.get("submission_sha256") == s.sha256
+                        and old.get("settings_sha256") == settings):
+                    results[key] = old; continue                  # a grader failure is tried again
             todo.append((s, settings))
+        shared = prepare_shared(assignments, declared, progress) if todo else []
+        def save(r, g):
+            "Write one finished submission at once (atomically): its result, its executed notebook, the grades so far."
+            d = out / r["assignment"] / r["student_id"]
+            d.mkdir(parents=True, exist_ok=True)
+            if g.get("executed"): _write_atomic(d / "executed.ipynb", g["executed"])
+            _write_atomic(d / "result.json", json.dumps(r, indent=1, sort_keys=True))
+            now = {**earlier, **{(x["assignment"], x["student_id"]) if x["status"] == "graded" else k: x for k, x in results.items()}}
+            write_grades([cls.apply(copy.deepcopy(x)) for x in now.values()], out, [f"Isolation: {isolation}."])
         def work(item):
             s, settings = item
             g = grade_one(s.assignment, s.nb, declared[s.assignment.name], cell_timeout, timeout, memory_mb, kernel)
             return s, settings, g
-        with ThreadPoolExecutor(jobs) as pool:
+        pool = ThreadPoolExecutor(jobs)
+        try:
             for s, settings, g in tqdm(pool.map(work, todo), total=len(todo), desc="grading", unit="notebook",
                                        disable=not progress or not todo):
                 r = _result(s, g, settings)
                 results[str(s.path)] = r
-                d = out / s.assignment.name / s.student
-                d.mkdir(parents=True, exist_ok=True)
-                if g.get("executed"): (d / "executed.ipynb").write_text(g["executed"])
-        for r in results.values():                          # written after every kernel stopped, from memory
-            if r["status"] != "graded": continue
+                save(r, g)
+        except BaseException:                               # Ctrl-C or a crash: the finished grades are on disk
+            pool.shutdown(wait=False, cancel_futures=True)
+            for p in list(_LIVE): _stop(p)
+            raise
+        pool.shutdown()
+        for r in results.values():                          # written again after every kernel stopped, from memory
+            if r["status"] not in ("graded", "grader failure"): continue
             d = out / r["assignment"] / r["student_id"]
             d.mkdir(parents=True, exist_ok=True)
             (d / "result.json").write_text(json.dumps(r, indent=1, sort_keys=True))
@@ -317,9 +432,19 @@ def grade(
         graded = [r for r in table.values() if r["status"] == "graded"]
         hand = merge_hand_grades(graded, out)             # the sheet's points join raw_score, then the late policy
         for r in table.values(): cls.apply(r)
-        for r in graded: (out / r["assignment"] / r["student_id"] / "feedback.md").write_text(feedback_markdown(r))
-        report = write_grades(list(table.values()), out, cls.notes(graded) + replaced + hand)   # earlier students keep their row
-        write_exports(graded, out, cls.roster)
+        hidden = {a.name: _hidden_lines(a) for a in assignments}
+        for r in graded:                                  # for the instructor, then what a student may get back as it is
+            fb, d = feedback_markdown(r), out / r["assignment"] / r["student_id"]
+            (d / "feedback.md").write_text(fb)
+            back = out / "students" / r["student_id"] / r["assignment"]
+            back.mkdir(parents=True, exist_ok=True)
+            _write_atomic(back / "feedback.md", fb)
+            if (d / "executed.ipynb").exists():
+                _write_atomic(back / f"{r['assignment']}.ipynb", returnable_notebook((d / "executed.ipynb").read_text(),
+                                                                                      hidden.get(r["assignment"], set())))
+        report = write_grades(list(table.values()), out, [f"Isolation: {isolation}."] + shared + cls.notes(graded) + replaced
+                              + hand)                        # earlier students keep their row
+        write_exports([r for r in graded if not r.get("withheld")], out, cls.roster)
         class_report(list(table.values()), out)
     if progress: print(report)
     return list(results.values())
@@ -338,8 +463,11 @@ def add_cli(
     g = subparsers.add_parser("grade", help="grade submitted notebooks, each in its own kernel, into a grade folder",
         description="Grade a class: each submission runs in its own kernel with the instructor's tests re-injected, "
                     "grading parameters injected, time and memory limits. Writes grades.csv (nbgrader's columns first), "
-                    "report.md and per student result.json, executed.ipynb and feedback.md. A re-run skips submissions "
-                    "already graded unless --force. Student id: the file name (alice.ipynb), or the folder under the "
+                    "report.md and per student result.json, executed.ipynb and feedback.md for the instructor, and "
+                    "students/STUDENT/ to hand back as it is (feedback, the executed notebook without hidden tests). A re-run skips submissions "
+                    "already graded unless --force (a run that failed on the grader's side is tried again). Exit status: "
+                    "0 every submission graded; 1 some need the instructor's attention (a score withheld for review, a refused "
+                    "upload, a run that timed out or died); 2 some could not run (the grader's side). Student id: the file name (alice.ipynb), or the folder under the "
                     "submissions folder (submissions/alice/lab2.ipynb).")
     g.add_argument("submissions", nargs="+", help="submitted notebooks or folders of them")
     g.add_argument("--out", required=True, help="grade folder")
@@ -363,7 +491,7 @@ def add_cli(
 def run_cli(
     args, # parsed arguments of `labkit assign` or `labkit grade`
 ) -> int:
-    "Run `labkit assign` or `labkit grade`; 0 when everything was graded, 1 when some submission could not be."
+    "Run `labkit assign` or `labkit grade`; 0: all graded, 1: some need the instructor's attention, 2: some could not run."
     if args.command == "assign":
         main_assign(args.labs or None, args.out)
         return 0
@@ -373,4 +501,4 @@ def run_cli(
                     cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb or None,
                     kernel=args.kernel, force=args.force, roster=args.roster, manifest=args.manifest, due=args.due,
                     extensions=args.extensions, late_policy=args.late_policy)
-    return 0 if all(r["status"] == "graded" for r in results) else 1
+    return exit_status(results)
