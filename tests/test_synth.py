@@ -175,3 +175,56 @@ def test_lock_excludes_and_leaves_no_file(tmp_path):
     for t in threads: t.join()
     assert most[0] == 1
     assert list(tmp_path.iterdir()) == [] and not any((cache_dir() / "locks").glob("corpus-*.lock"))
+
+
+def _start_synth(out, env):
+    "`labkit data synth` on the tiny preset into `out`, in a session of its own; its pid and its two pool workers."
+    import os, signal, subprocess, sys
+    import psutil
+    proc = subprocess.Popen([sys.executable, "-m", "labkit", "data", "synth", "--preset", "tiny", "--out", str(out)], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent, deadline = psutil.Process(proc.pid), time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = parent.children()
+        if len(workers) >= 2 and list(out.parent.glob(f".{out.name}.tmp-{proc.pid}")): return proc, workers
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail("labkit data synth did not start its two workers")
+
+
+@pytest.mark.slow  # two synth starts (feature code compiled in each)
+def test_kill_9_of_synth_leaves_no_worker_and_the_next_run_cleans_its_folder(tmp_path):
+    import os, signal
+    import psutil
+    from labkit.audio.parallel import default_jobs
+    if default_jobs() < 2: pytest.skip("one core: synth runs without worker processes")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("LABKIT_DATA", None)
+    out = tmp_path / "tiny"
+    first, workers = _start_synth(out, env)
+    first.send_signal(signal.SIGKILL); first.wait()                 # kill -9: no clean-up in the parent
+    _, alive = psutil.wait_procs(workers, timeout=60)
+    for p in alive: p.kill()
+    assert alive == [], f"{len(alive)} synth worker(s) outlived their killed parent"
+    assert (tmp_path / f".tiny.tmp-{first.pid}").is_dir()          # what kill -9 leaves
+    second, workers = _start_synth(out, env)                         # the next run removes it before it builds
+    try: assert not (tmp_path / f".tiny.tmp-{first.pid}").exists()
+    finally:
+        second.send_signal(signal.SIGKILL); second.wait()
+        assert psutil.wait_procs(workers, timeout=60)[1] == []
+
+
+def test_the_corpus_carries_its_manifest_and_a_copy_is_checked_against_it(tiny, tmp_path, monkeypatch):
+    import shutil
+    from labkit.data import MANIFEST_NAME, validate_dataset
+    m = json.loads((tiny / MANIFEST_NAME).read_text())
+    assert (m["layout"], m["clips"], m["ignore"]) == ("labkit corpus", len(plan_corpus("tiny")), ["INFO.json"])
+    assert "audio/clips.csv" in m["files"] and "INFO.json" not in m["files"] and sum(m["splits"].values()) == m["clips"]
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy)
+    (copy / MANIFEST_NAME).unlink(); (copy / "INFO.json").write_text("{}")   # a student's copy: its own build record
+    assert validate_dataset(copy, tiny / MANIFEST_NAME)["ok"]
+    gone = sorted((copy / "audio" / "genre" / "train").glob("*.flac"))[0]; gone.unlink()
+    rep = validate_dataset(copy, tiny / MANIFEST_NAME)
+    assert rep["missing"] == [gone.relative_to(copy).as_posix()] and not rep["ok"]

@@ -13,6 +13,7 @@ from tqdm.std import tqdm
 
 from ..core.errors import LabkitError
 from ..core.checks import _check_positive
+from ..core.process import _die_with_parent
 from .io import click_tone
 from .beats import extract_features
 
@@ -28,7 +29,11 @@ def warmup():
     if not _WARM:
         extract_features(click_tone(seconds=2.0)); _WARM = True
 
-def _worker_init():
+def _worker_init(
+    parent:int, # the pid of the process that started the pool
+):
+    "Start of every worker: it dies with the process that started it, and uses one BLAS thread."
+    _die_with_parent(parent)
     try:
         from threadpoolctl import threadpool_limits
         threadpool_limits(1, user_api="blas")
@@ -64,7 +69,8 @@ def parallel_map(
             return
         warmup()
         ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_worker_init) as ex:
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as ex:
             futures = {ex.submit(fn, job): i for i, job in enumerate(jobs)}
             try:
                 for fut in as_completed(futures):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, json, os, shutil
 from pathlib import Path
 from typing import Callable
+import psutil
 
 from .errors import LabkitError
 from .files import _writing, atomic_file
@@ -79,13 +80,12 @@ def _make_parent(root:Path, what:str):
         raise LabkitError(f"Cannot write to {root.parent} (permission denied). Pick an --out folder in a place you can write to.")
 
 def _remove_stale_builds(root:Path):
-    "Remove the temporary folders of builds of `root` whose process was killed (the caller holds the lock)."
-    if os.name != "posix": return
-    for old in root.parent.iterdir():
-        if not old.name.startswith(f".{root.name}.tmp-"): continue
-        try: os.kill(int(old.name.rsplit("-", 1)[1]), 0); continue  # still running
-        except ProcessLookupError: shutil.rmtree(old, ignore_errors=True)
-        except (ValueError, PermissionError): pass
+    "Remove the temporary folders (`.<name>.tmp-<pid>`) of builds of `root` whose process is no longer running."
+    try: olds = [p for p in root.parent.iterdir() if p.name.startswith(f".{root.name}.tmp-")]
+    except OSError: return
+    for old in olds:
+        pid = old.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)): shutil.rmtree(old, ignore_errors=True)
 
 # %% ../../nbs/00_core/05_cache.ipynb #f6a7b8c9
 def build_folder(
@@ -96,7 +96,7 @@ def build_folder(
 )->Path: # `root`, finished
     "Build a cached folder once, under a lock, into a temporary sibling renamed into place with its INFO.json."
     root = Path(root)
-    if _finished(root, key, what): return root
+    if _finished(root, key, what): _remove_stale_builds(root); return root      # a killed build's leftovers go too
     _make_parent(root, what)
     with build_lock(root):                 # a second process building the same folder waits here
         if _finished(root, key, what): return root

@@ -9,21 +9,12 @@ from pathlib import Path
 import psutil
 
 from ..core.files import _temp_name, atomic_file
+from ..core.process import _die_with_parent
 
 # %% auto #0
 __all__ = ['execute_notebook', 'save_figures']
 
 # %% ../../nbs/09_run/02_notebook.ipynb #5dd2f482
-def _die_with_parent(
-    parent:int, # the pid this process was started by
-):
-    "Have the kernel end this process when its parent dies (Linux: PR_SET_PDEATHSIG); end now if it already has."
-    if sys.platform.startswith("linux"):
-        import ctypes
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # 1: PR_SET_PDEATHSIG
-    if os.getppid() != parent: os._exit(1)                  # the parent died before the line above took effect
-
 def _papermill_child():
     "Entry of the papermill child (`python -c ...`): it dies with its parent, and its kernel with it, then runs papermill."
     _die_with_parent(int(os.environ.pop("LABKIT_PARENT_PID")))
