@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .feedback import explain_failure
 from .release import Assignment
+from ..core.process import _die_with_parent
 from ..run.sandbox import private_mplconfig, sandbox_argv, sandbox_kernel_manager, sandbox_problem
 
 # %% auto #0
@@ -219,8 +220,10 @@ def kernel_env(
 
 # %% ../../nbs/10_teach/07_harness.ipynb #eb3ccf37
 def _limits(memory_mb:int|None, cpu_s:float|None):
-    "A preexec function setting the kernel's memory, CPU-time, file-size and core-dump limits."
+    "A preexec function: the kernel dies with the harness (`_die_with_parent`) and gets memory, CPU-time, file-size and core-dump limits."
+    parent = os.getpid()
     def apply():
+        _die_with_parent(parent)                             # a killed grader leaves no student kernel running
         import resource
         if memory_mb: resource.setrlimit(resource.RLIMIT_DATA, (memory_mb << 20, memory_mb << 20))  # not RLIMIT_AS: torch maps GBs it never uses
         if cpu_s: resource.setrlimit(resource.RLIMIT_CPU, (int(cpu_s), int(cpu_s) + 5))
