@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core.cache import cache_dir
 from ..core.errors import LabkitError
+from ..core.files import _write_atomic
 from .faults import is_debris
 from .layouts import _readable, detect_layout, read_layout
 
@@ -73,16 +74,20 @@ def _counts(root:Path)->dict:
 def write_manifest(
     root:str|Path, # a dataset folder
     path:str|Path|None=None, # where to write; None: <root>/labkit-manifest.json
+    counts:dict|None=None, # the layout and clips per class and split when no reader of a downloaded layout reads `root`
+    ignore:tuple=(), # files (relative to `root`) that differ between equal copies, e.g. a build's own record: left out, and left out by validate
 )->Path: # the manifest written
     "Write a manifest of `root`: every file with its size and SHA-256, and the clips per class and split."
     root = Path(root).expanduser()
     if not root.is_dir(): raise LabkitError(f"{root} is not a folder: pass the dataset's folder (e.g. data/UrbanSound8K).")
-    rels = _files(root)
+    ignore = sorted(str(x) for x in ignore)
+    rels = [r for r in _files(root) if r not in ignore]
     if not rels: raise LabkitError(f"{root} holds no files: nothing to write a manifest of.")
     sums, _ = _checksums(root, rels)
     path = Path(path) if path is not None else root / MANIFEST_NAME
-    manifest = dict(dataset=root.name, n_files=len(sums), bytes=sum(s['size'] for s in sums.values()), **_counts(root), files=sums)
-    path.write_text(json.dumps(manifest, indent=1) + '\n')
+    manifest = dict(dataset=root.name, n_files=len(sums), bytes=sum(s['size'] for s in sums.values()), **(counts if counts is not None else _counts(root)),
+                    ignore=ignore, files=sums)
+    _write_atomic(path, json.dumps(manifest, indent=1) + '\n')   # two builders of one corpus may write it at once
     print(f"{path}: {len(sums)} files, {manifest['bytes'] / 1e6:.1f} MB" +
           (f", {manifest['clips']} clips of {len(manifest['classes'])} classes ({manifest['layout']})" if 'clips' in manifest else
            f" (clips not counted: {manifest['note']})"))
@@ -106,7 +111,8 @@ def validate_dataset(
     root = Path(root).expanduser()
     if not root.is_dir(): raise LabkitError(f"{root} is not a folder: pass the dataset's folder.")
     m = _read_manifest(Path(manifest) if manifest is not None else root / MANIFEST_NAME)
-    want, rels = m['files'], _files(root)
+    ignore = set(m.get('ignore') or [])
+    want, rels = m['files'], [r for r in _files(root) if r not in ignore]
     sums, hashed = _checksums(root, rels)
     rep = dict(missing=sorted(set(want) - set(sums)), extra=sorted(set(sums) - set(want)),
                changed=sorted(r for r in set(want) & set(sums) if sums[r] != {k: want[r].get(k) for k in ('size', 'sha256')}),
