@@ -157,6 +157,18 @@ def mutations(student: dict, out_dir: Path) -> dict:
     for c in nb.cells: c.metadata = {}
     nb.metadata = {"kernelspec": KERNELSPEC}
     m["metadata_stripped"] = (nb, AUTO_MAX)
+    # ordinary Jupyter edits: the tests run where the work is complete, and cost nothing
+    nb = copy.deepcopy(good); stub = copy.deepcopy(student.cells[cell_of(student, "q1")]); stub.id = "pasted0001"
+    nb.cells.insert(cell_of(nb, "q1"), stub)
+    m["stub_left_above"] = (nb, AUTO_MAX)                                # a pasted answer below the untouched stub
+    nb = replace_solution(copy.deepcopy(good), "q1", "def normalize(x):\n    return _center(x) / np.std(x)")
+    nb.cells.insert(cell_of(nb, "q1") + 1, code("def _center(x):\n    x = np.asarray(x, dtype=float)\n    return x - x.mean()"))
+    m["solution_split"] = (nb, AUTO_MAX)                                 # its helper in the next cell
+    nb = copy.deepcopy(good); k = cell_of(nb, "q2")
+    nb.cells[k].source = nb.cells[k].source.split("\n", 1)[1]; nb.cells[k].metadata = {}
+    m["mark_removed"] = (nb, AUTO_MAX)                                   # no comment, no metadata: matched by what it defines
+    nb = copy.deepcopy(good); nb.cells[cell_of(nb, "q1")].metadata["labkit"]["id"] = "q1_tests"
+    m["id_retagged"] = (nb, AUTO_MAX)                                    # the metadata says tests, the comment says q1
     # tampering: each tries to win the exercise it broke
     nb = replace_solution(copy.deepcopy(good), "q3", BROKEN["q3"] + "\nimport numpy.testing\nnumpy.testing.assert_allclose = lambda *a, **k: None")
     m["patch_numpy_testing"] = (nb, AUTO_MAX - Q3)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_teach/06_matching.ipynb #d4561932
 from __future__ import annotations
-import copy, re
+import ast, copy, re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,64 @@ from .marks import _src, read_header
 from .release import Assignment, _norm, content_hash
 
 # %% auto #0
-__all__ = ['Plan', 'match_cells', 'plan_submission', 'submission_student', 'pick_assignment']
+__all__ = ['work_end', 'Plan', 'match_cells', 'plan_submission', 'submission_student', 'pick_assignment']
+
+# %% ../../nbs/10_teach/06_matching.ipynb #7b3e9f10
+def _bound(src:str) -> set:
+    "The names a cell binds at its top level: functions, classes, assignments, imports."
+    try: tree = ast.parse(src)
+    except SyntaxError: return set()
+    out = set()
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.add(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)): out |= {(x.asname or x.name).split(".")[0] for x in n.names}
+        elif isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            for t in (n.targets if isinstance(n, ast.Assign) else [n.target]):
+                out |= {x.id for x in ast.walk(t) if isinstance(x, ast.Name)}
+    return out
+
+def _free(src:str) -> set:
+    "The names a piece of code reads and does not bind anywhere in itself (arguments included)."
+    try: tree = ast.parse(src)
+    except SyntaxError: return set()
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
+    bound |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)} | _bound(src)
+    return read - bound
+
+def _exercise(a:Assignment, g) -> tuple[set, set]:
+    "The solution ids a tests cell checks (those since the previous tests cell) and the names their instructor code binds."
+    sols = []
+    for x in a.cells:
+        if x.index >= g.index: break
+        if x.mark.kind == "tests": sols = []
+        elif x.mark.kind == "solution": sols.append(x)
+    return {x.mark.id for x in sols}, set().union(*[_bound(x.source) for x in sols])
+
+def work_end(
+    a:Assignment, # the assignment
+    g, # a tests cell (GradedCell)
+    nb:dict, # the submitted notebook
+    ids:list, # match_cells(a, nb)
+    ordinary:dict, # content hash -> index of the instructor's ordinary cells
+) -> tuple[int|None, set]:
+    "The last submitted cell where the student's work for `g`'s exercise is complete, and the names that decide it."
+    graded = {x.mark.id: x for x in a.cells}
+    own = {k: _src(c) for k, c in enumerate(nb.cells)     # the student's code: solutions, and cells not in the instructor copy
+           if c.get("cell_type") == "code" and (ids[k] and graded[ids[k]].mark.kind == "solution"
+                                                or not ids[k] and content_hash(_src(c)) not in ordinary)}
+    _, names = _exercise(a, g)
+    need = _free(g.setup + "\n" + "\n".join(t.code for t in g.tests))
+    need = need & names if names else need
+    binds = {k: _bound(s) for k, s in own.items()}
+    todo, seen = set(need), set()
+    while todo:                                            # a helper the solution calls, defined in another cell
+        n = todo.pop(); seen.add(n)
+        for k, b in binds.items():
+            if n in b: todo |= {m for m in _free(own[k]) if any(m in bb for bb in binds.values())} - seen
+    ends = [k for k, b in binds.items() if b & seen]
+    return (max(ends), seen & set().union(*[binds[k] for k in ends])) if ends else (None, set())
+
 
 # %% ../../nbs/10_teach/06_matching.ipynb #50cb7c14
 @dataclass
@@ -28,7 +85,7 @@ def match_cells(
     a:Assignment, # the assignment
     nb:dict, # a submitted notebook
 ) -> list[str|None]:
-    "For each submitted cell, the graded id it is (metadata, then comment, then content hash), or None."
+    "For each submitted cell, the graded id it is (metadata, then comment, then content hash), or None; the comment wins a conflict."
     ids = {g.mark.id for g in a.cells}
     by_hash = {}
     for g in a.cells: by_hash.setdefault(content_hash(g.student), g.mark.id)
@@ -36,8 +93,8 @@ def match_cells(
     for c in nb.cells:
         md = (c.get("metadata", {}).get("labkit") or {}).get("id")
         head = read_header(_src(c))
-        if md in ids: out.append(md)
-        elif head and head.id in ids: out.append(head.id)
+        if head and head.id in ids: out.append(head.id)    # what the student sees; metadata is copied and retagged unseen
+        elif md in ids: out.append(md)
         else: out.append(by_hash.get(content_hash(_src(c))) if _norm(_src(c)) else None)
     return out
 
@@ -82,6 +139,17 @@ def plan_submission(
     for g in a.cells:
         if g.mark.kind != "tests": continue
         anchor = next((pos[i] for i in range(g.index - 1, -1, -1) if i in pos), -1)
+        end, names = work_end(a, g, nb, ids, ordinary)
+        if end is not None and end > anchor:
+            sols = _exercise(a, g)[0]
+            marked = [k for k, x in enumerate(ids) if x in sols]
+            if not marked:                                 # found by what it defines: not missing after all
+                notes = [n for n in notes if not any(n.startswith(f"solution cell {x} not found") for x in sols)]
+            notes.append(f"the tests of {g.mark.id} ran after cell {end}, where the code they use ({', '.join(sorted(names))}) "
+                         "is complete"
+                         + (f" (the exercise's mark is on cell {', '.join(map(str, marked))})" if marked else
+                            " (no cell carries the exercise's mark: matched by what it defines)"))
+            anchor = end
         after.setdefault(anchor, []).append(g)
     p_idx = next((k for k, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
     if p_idx is None:
