@@ -320,3 +320,43 @@ def test_urbansound8k_and_esc50_official_folds(tmp_path):
     for k, f in folds.items(): assert set(f.loc[f["split"] == "test", "fold"]) == {k} and set(f.loc[f["split"] == "train", "fold"]) == set(folds) - {k}
     assert sorted(fold_protocol(read_layout(esc50(tmp_path / "ESC-50")))) == [1, 2, 3, 4, 5]
     with pytest.raises(LabkitError, match="needs the dataset's official folds"): fold_protocol(t.assign(fold=1))
+
+
+def pooled_baseline(table):
+    "A cheap per-fold experiment: each clip's spectrum pooled over frames, the linear baseline trained on train, scored on test."
+    from labkit.data import pool_frames
+    from labkit.metrics import linear_baseline
+    def feats(paths):
+        x = [np.abs(np.fft.rfft(sf.read(p)[0][: SR // 10].reshape(-1, 80), axis=1)) for p in paths]
+        return np.stack([pool_frames(np.log1p(f)) for f in x])
+    classes = sorted(table["label"].unique())
+    tr, te = table[table["split"] == "train"], table[table["split"] == "test"]
+    return linear_baseline(feats(tr["path"]), feats(te["path"]), tr["label"].map(classes.index).to_numpy(), te["label"].map(classes.index).to_numpy())
+
+
+def test_official_folds_are_run_and_reported_with_mean_and_sd(tmp_path, capsys):
+    from concurrent.futures import ThreadPoolExecutor
+    from labkit.studies import run_folds
+    folds = fold_protocol(read_layout(urbansound8k(tmp_path / "UrbanSound8K")))
+    r = run_folds(pooled_baseline, folds, name="UrbanSound8K, pooled baseline")
+    assert list(r.index) == [1, 2, 3, 10] and {"accuracy", "macro_f1"} <= set(r.columns)
+    assert r.attrs["mean"]["accuracy"] == pytest.approx(r["accuracy"].mean()) and r.attrs["sd"]["accuracy"] == pytest.approx(r["accuracy"].std(ddof=1))
+    out = capsys.readouterr().out
+    assert f"UrbanSound8K, pooled baseline over 4 official folds (mean ± sd across folds): accuracy {r['accuracy'].mean():.3f} ± {r['accuracy'].std():.3f}" in out
+    with ThreadPoolExecutor(2) as pool: assert run_folds(pooled_baseline, folds, executor=pool).equals(r)   # an executor takes the folds
+    esc = run_folds(pooled_baseline, fold_protocol(read_layout(esc50(tmp_path / "ESC-50"))))
+    assert list(esc.index) == [1, 2, 3, 4, 5]
+    with pytest.raises(LabkitError, match="a number or a dict of numbers"): run_folds(lambda t: None, folds)
+
+
+def test_gtzan_filtered_and_random_splits_side_by_side(tmp_path, capsys):
+    from labkit.studies import compare_splits
+    root = tmp_path / "GTZAN"
+    for g in ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"):
+        (root / "genres" / g).mkdir(parents=True)
+        for k in range(100): sf.write(root / "genres" / g / f"{g}.{k:05d}.wav", np.zeros(80, np.float32), SR)
+    test_clips = lambda t: {"test_clips": int((t["split"] == "test").sum())}
+    s = compare_splits(test_clips, {"filtered": read_gtzan(root), "random": read_gtzan(root, split="random")}, name="GTZAN")
+    assert s.loc["test_clips"].to_dict() == {"filtered": 290, "random": 200}
+    out = capsys.readouterr().out
+    assert "GTZAN, side by side:" in out and "filtered  random" in out and "the filtered number is the one to report" in out
