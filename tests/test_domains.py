@@ -115,6 +115,21 @@ def test_load_domains_from_a_folder_of_native_layouts(tmp_path, monkeypatch):
     d = load_domains(None, data_dir=tmp_path / "data", progress=False)
     assert sorted(d) == ["mine", "urbansound8k"]
     assert d["urbansound8k"].x_train.shape[1:] == (61, 20) and len(d["urbansound8k"].y_test) == 3
+
+
+def test_load_domains_holds_out_the_official_protocols_first_fold_and_says_so(tmp_path, monkeypatch, capsys):
+    import labkit.synth.domains as dom
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    urbansound8k(tmp_path / "data" / "UrbanSound8K")
+    seen = {}
+    monkeypatch.setattr(dom, "table_domain", lambda t, n, *a, **k: seen.setdefault(n, t))   # the table each domain is built from
+    load_domains(None, data_dir=tmp_path / "data")
+    t = seen["urbansound8k"]
+    assert set(t.loc[t["split"] == "test", "fold"]) == {1} and set(t.loc[t["split"] == "train", "fold"]) == {2, 3, 10}
+    assert "urbansound8k: fold 1 held out, one of urbansound8k's 4 official folds (the first)" in capsys.readouterr().out
+    seen.clear(); load_domains(None, data_dir=tmp_path / "data", test_fold=10, progress=False)
+    assert set(seen["urbansound8k"].loc[seen["urbansound8k"]["split"] == "test", "fold"]) == {10} and capsys.readouterr().out == ""
+    with pytest.raises(LabkitError, match="test_fold=4 is not a fold"): load_domains(None, data_dir=tmp_path / "data", test_fold=4)
     with pytest.raises(LabkitError, match="not in"): load_domains(["esc50"], data_dir=tmp_path / "data", progress=False)
 
 

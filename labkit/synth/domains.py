@@ -17,7 +17,7 @@ from ..core.cache import build_file, build_folder, cache_dir, cache_key
 from ..data.layout import CLASS_MAPPING, FOLDERS
 from ..data.labels import write_genre_labels
 from ..data.spectrograms import save_fused
-from ..data.layouts import DIGIT_CLASSES, detect_layout, find_datasets, read_layout
+from ..data.layouts import DIGIT_CLASSES, detect_layout, find_datasets, fold_protocol, read_layout
 from ..audio.io import SR, load_audio
 from ..audio.frontends import DOMAIN_FEATURES_VERSION, FRONT_SR, clip_features
 from ..audio.spectral import fused_features
@@ -211,13 +211,32 @@ def table_domain(
         return DomainData(name, classes, z['x'][tr], z['y'][tr], z['x'][te], z['y'][te], str(table['path'].iloc[0]))
 
 # %% ../../nbs/03_synth/06_domains.ipynb #345c344a
+def _protocol_table(
+    path:Path, # a dataset in its native layout
+    name:str, # its domain name, for the printed line
+    seed:int, # split seed of the layouts without an official split
+    test_fold:int|None, # UrbanSound8K, ESC-50: the fold held out; None: the first
+    say:bool, # print which fold is held out
+)->pd.DataFrame: # its clip table, split by the dataset's own protocol
+    "A dataset's clips split by its own protocol: one official fold of UrbanSound8K or ESC-50 held out, the readers' splits otherwise."
+    layout = detect_layout(path)
+    if layout not in ('urbansound8k', 'esc50'):   # GTZAN's fault-filtered lists, Speech Commands' lists, AudioMNIST by speaker
+        return read_layout(path, seed=seed) if layout in ('audiomnist', 'gtzan', 'folder', 'csv') else read_layout(path)
+    folds = fold_protocol(read_layout(path))
+    k = min(folds) if test_fold is None else test_fold
+    if k not in folds: raise LabkitError(f"test_fold={test_fold!r} is not a fold of {path} (folds {sorted(folds)}); pass one of them, or None.")
+    if say: print(f"{name}: fold {k} held out, one of {layout}'s {len(folds)} official folds ({'the first' if test_fold is None else 'asked for'}); "
+                  "the protocol is every fold in turn, with the mean ± sd across folds (labkit.studies.run_folds).")
+    return folds[k]
+
 def load_domains(
     names:list|None=None, # embedded domain names; with data_dir: sub-folder names (None: all of them)
     preset:str='small', # embedded corpus preset
     seed:int=0, # corpus seed (and split seed for real data)
     data_dir:str|Path|None=None, # a folder holding one dataset per sub-folder in its native layout (or one dataset)
     features:str='mfcc', # 'mfcc' or 'logmel'
-    progress:bool=True, # progress bars
+    progress:bool=True, # progress bars, and a line naming each dataset's held-out fold
+    test_fold:int|None=None, # UrbanSound8K, ESC-50: the official fold held out; None: the protocol's first (fold 1)
 )->dict[str, DomainData]:
     "The lab's domains: embedded ones by name, or every dataset found in `data_dir`."
     if data_dir is None: return {n: load_domain(n, preset, seed, features, progress) for n in (names or ['urban', 'radio', 'speech'])}
@@ -228,8 +247,8 @@ def load_domains(
         missing = [n for n in names if n.lower() not in found]
         if missing: raise LabkitError(f"domains {missing} are not in {data_dir}; it holds {sorted(found)}. Pass domains=None to use all of them.")
         found = {n.lower(): found[n.lower()] for n in names}
-    return {n: table_domain(read_layout(p, seed=seed) if detect_layout(p) in ('audiomnist', 'gtzan', 'folder', 'csv') else read_layout(p),
-                            n, features, on_error='skip', progress=progress) for n, p in found.items()}
+    return {n: table_domain(_protocol_table(p, n, seed, test_fold, progress), n, features, on_error='skip', progress=progress)
+            for n, p in found.items()}
 
 # %% ../../nbs/03_synth/06_domains.ipynb #4a9d627f
 def spoken_digits(
