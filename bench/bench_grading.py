@@ -1,6 +1,6 @@
-"""Batch grading: `labkit.teach.grading.grade` with --jobs 2 against a plain sequential papermill loop over the same
-mutated submissions of a toy assignment (same run). Reports submissions per minute, the ratio, and how many
-submissions each got exactly their expected score."""
+"""Batch grading: `labkit.teach.grading.grade` with --jobs 2 and with --jobs 1, against a plain sequential papermill
+loop over the same mutated submissions of a toy assignment (same run). Reports submissions per minute, the ratios, and
+how many submissions each got exactly their expected outcome (a score, or withheld for review)."""
 import argparse, copy, json, os, platform, shutil, sys, tempfile, time
 from pathlib import Path
 
@@ -46,8 +46,15 @@ def main(n: int, out: Path):
         t0 = time.perf_counter()
         results = grade([subs], tmp / "grades", source=src, jobs=2, cell_timeout=CELL_TIMEOUT, timeout=TIMEOUT, progress=False)
         t_lab = time.perf_counter() - t0
-        got = {r["student_id"]: r["raw_score"] for r in results}
+        outcome = lambda rs: {r["student_id"]: toy.WITHHELD if r.get("withheld") else r["raw_score"] for r in rs}
+        got = outcome(results)
         ok_lab = sum(got.get(s) == e for s, e in expected.items())
+        # the same submissions, one kernel at a time, into a fresh grade folder
+        t0 = time.perf_counter()
+        results1 = grade([subs], tmp / "grades_jobs1", source=src, jobs=1, cell_timeout=CELL_TIMEOUT, timeout=TIMEOUT, progress=False)
+        t_lab1 = time.perf_counter() - t0
+        got1 = outcome(results1)
+        ok_lab1 = sum(got1.get(s) == e for s, e in expected.items())
         # the reference: papermill, one notebook after the other, same per-cell limit
         t0, naive, crashed = time.perf_counter(), {}, 0
         for s in expected:
@@ -63,7 +70,7 @@ def main(n: int, out: Path):
         wrong_pm = sorted({s.split("_", 1)[1] for s, e in expected.items() if naive[s] != e})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    rate_lab, rate_pm = n / t_lab * 60, n / t_pm * 60
+    rate_lab, rate_lab1, rate_pm = n / t_lab * 60, n / t_lab1 * 60, n / t_pm * 60
     md = [f"## Batch grading ({n} mutated submissions of a toy assignment)", "",
           f"labkit `grade` (`--jobs 2`: one worker and kernel per submission, tests re-injected and sent one by one over "
           f"the grader's channel, per-cell limit {CELL_TIMEOUT} s, whole-notebook limit {TIMEOUT} s) against a plain "
@@ -72,14 +79,18 @@ def main(n: int, out: Path):
           f"ran without error, which is all a loop without re-injected tests can tell). The {len(muts)} mutations of "
           "`tests/test_assign.py` (correct, each exercise broken, inserted / deleted / reordered / retyped cells, an "
           "infinite loop and one that ignores interrupts, `os._exit`, a 10 MB print, widgets, stderr warnings, a syntax "
-          "error, tampered tests, stripped metadata, five tampering attempts) cycled to reach the count; each has its "
-          "expected score.", "",
-          "| measure | labkit grade --jobs 2 | papermill loop | ratio |", "|---|---|---|---|",
-          f"| submissions per minute | {rate_lab:.1f} | {rate_pm:.1f} | **{rate_lab / rate_pm:.2f}x** |",
-          f"| wall time | {t_lab:.1f} s | {t_pm:.1f} s | |",
-          f"| graded with their expected score | **{ok_lab} / {n}** | {ok_pm} / {n} | |",
-          f"| runs that raised (papermill) | | {crashed} / {n} | |", "",
-          f"Mutations scored differently from expected: labkit: {', '.join(wrong) or 'none'}; papermill loop: "
+          "error, tampered tests, stripped metadata, ordinary edits (a stub left above the answer, a split solution, a "
+          "removed mark, a retagged id), six tampering attempts) cycled to reach the count; each has its "
+          "expected outcome: a score, or withheld for review for the tampering the grader cannot score honestly.", "",
+          "| measure | labkit grade --jobs 2 | labkit grade --jobs 1 | papermill loop | jobs 2 / papermill | jobs 2 / jobs 1 |",
+          "|---|---|---|---|---|---|",
+          f"| submissions per minute | {rate_lab:.1f} | {rate_lab1:.1f} | {rate_pm:.1f} | **{rate_lab / rate_pm:.2f}x** | "
+          f"**{rate_lab / rate_lab1:.2f}x** |",
+          f"| wall time | {t_lab:.1f} s | {t_lab1:.1f} s | {t_pm:.1f} s | | |",
+          f"| graded with their expected outcome | **{ok_lab} / {n}** | {ok_lab1} / {n} | {ok_pm} / {n} | | |",
+          f"| runs that raised (papermill) | | | {crashed} / {n} | | |", "",
+          f"Mutations scored differently from expected: labkit: {', '.join(wrong) or 'none'}; labkit --jobs 1: "
+          f"{', '.join(sorted({s.split('_', 1)[1] for s, e in expected.items() if got1.get(s) != e})) or 'none'}; papermill loop: "
           f"{', '.join(wrong_pm) or 'none'}.", "",
           "The two do not do the same work: papermill stops a notebook at its first error (half of these "
           "submissions), while labkit runs every cell and every test, starts one worker process per submission "
