@@ -433,3 +433,13 @@ def test_cold_cache_scores_as_warm(tmp_path, monkeypatch):
     warm = A.grade([subs], tmp_path / "g_warm", **kw)
     assert scores(cold) == scores(warm) == {"alice": 1, "bob": 0}
     assert "Shared data for corpus_lab: the 'tiny' corpus" in (tmp_path / "g_cold" / "report.md").read_text()
+
+
+def test_exit_status():
+    "0 graded; 1 the instructor's attention (an empty upload among good ones, a timed-out run, a withheld score); 2 could not run."
+    ok = dict(status="graded", withheld=[], run=dict(status="ok"))
+    assert A.exit_status([ok, ok]) == 0
+    assert A.exit_status([ok, dict(status="error", withheld=[], run={})]) == 1
+    assert A.exit_status([ok, dict(ok, run=dict(status="timed out"))]) == 1
+    assert A.exit_status([ok, dict(ok, withheld=["forged results on the grader's channel"])]) == 1
+    assert A.exit_status([ok, dict(status="grader failure", withheld=[], run=dict(status="error"))]) == 2
