@@ -83,3 +83,36 @@ def tiny_run(tmp_path_factory):
 
     out, results = once_per_session(tmp_path_factory, "tiny_run", run)
     return out, {r["name"]: r for r in results}
+
+
+def still_running(pids, timeout=30):
+    "Those of `pids` still running (zombies aside) after waiting up to `timeout` s for them to end."
+    import psutil
+    procs = []
+    for pid in pids:
+        try: procs.append(psutil.Process(int(pid)))
+        except psutil.NoSuchProcess: pass
+    alive = psutil.wait_procs(procs, timeout=timeout)[1]
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def write_wav(path, seed=0, seconds=0.1, sr=8000):
+    "A short noise clip at `path` (folders made), for layout fixtures."
+    import numpy as np, soundfile as sf
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, (0.1 * np.random.default_rng(seed).normal(size=int(seconds * sr))).astype(np.float32), sr)
+    return path
+
+
+def urbansound8k_layout(root, seconds=0.1):
+    "UrbanSound8K's layout with 12 clips of 3 classes over folds 1-3 and 10: audio/foldN/*.wav, metadata/UrbanSound8K.csv."
+    import pandas as pd
+    rows = []
+    for k, (fs, cls, name) in enumerate([(100032, 3, "dog_bark"), (100263, 2, "children_playing"), (100648, 1, "car_horn")] * 4):
+        fold = 10 if k >= 9 else 1 + k % 3
+        f = f"{fs}-{cls}-0-{k}.wav"
+        write_wav(root / "audio" / f"fold{fold}" / f, k, seconds)
+        rows.append(dict(slice_file_name=f, fsID=fs, start=0.0, end=seconds, salience=1, fold=fold, classID=cls, **{"class": name}))
+    (root / "metadata").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
+    return root

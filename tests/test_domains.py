@@ -3,6 +3,7 @@ import numpy as np, pandas as pd, pytest, soundfile as sf
 from pathlib import Path
 
 from labkit.core import LabkitError
+from conftest import urbansound8k_layout, write_wav
 from labkit.data import (DIGIT_CLASSES, detect_layout, read_audiomnist, read_csv_labels, read_esc50,
                          read_folder_per_class, read_gtzan, read_layout, read_speech_commands, read_urbansound8k)
 from labkit.synth import load_domains
@@ -10,23 +11,10 @@ from labkit.synth import load_domains
 SR = 8000
 
 
-def wav(path, seed=0, seconds=0.3):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    sf.write(path, (0.1 * rng.normal(size=int(seconds * SR))).astype(np.float32), SR)
-    return path
+def wav(path, seed=0, seconds=0.3): return write_wav(path, seed, seconds, SR)
 
 
-def urbansound8k(root):
-    rows = []
-    for k, (fs, cls, name) in enumerate([(100032, 3, "dog_bark"), (100263, 2, "children_playing"), (100648, 1, "car_horn")] * 4):
-        fold = 10 if k >= 9 else 1 + k % 3
-        f = f"{fs}-{cls}-0-{k}.wav"
-        wav(root / "audio" / f"fold{fold}" / f, k)
-        rows.append(dict(slice_file_name=f, fsID=fs, start=0.0, end=0.3, salience=1, fold=fold, classID=cls, **{"class": name}))
-    (root / "metadata").mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
-    return root
+def urbansound8k(root): return urbansound8k_layout(root, seconds=0.3)
 
 
 def test_urbansound8k_folds_and_names(tmp_path):

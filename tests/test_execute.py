@@ -3,6 +3,7 @@ cell, a worker killed in the middle of a run has the run retried and finished, a
 import json, os, sys
 import psutil
 from pathlib import Path
+from conftest import still_running
 import nbformat, pytest
 from labkit.core import LabkitError
 from labkit.run.many import NotebookRun, resolve_scheduler, run_many
@@ -42,16 +43,6 @@ def toy(path, body="json.dump({'x2': x * x}, open(out / 'metrics.json', 'w'))"):
                 nbformat.v4.new_code_cell(body)]
     nbformat.write(nb, path)
     return path
-
-
-def still_running(pids, timeout=30):
-    "Those of `pids` still running (zombies aside) after waiting up to `timeout` s for them to end."
-    procs = []
-    for pid in pids:
-        try: procs.append(psutil.Process(int(pid)))
-        except psutil.NoSuchProcess: pass
-    alive = psutil.wait_procs(procs, timeout=timeout)[1]
-    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def run(tmp_path, nb, name, **params):

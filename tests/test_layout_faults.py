@@ -4,15 +4,13 @@ import numpy as np, pandas as pd, pytest, soundfile as sf
 from pathlib import Path
 
 from labkit.core import LabkitError
+from conftest import urbansound8k_layout, write_wav
 from labkit.data import detect_layout, fold_protocol, gtzan_filtered, read_fsd50k, read_gtzan, read_layout
 
 SR = 8000
 
 
-def wav(path, seed=0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, (0.1 * np.random.default_rng(seed).normal(size=SR // 10)).astype(np.float32), SR)
-    return path
+def wav(path, seed=0): return write_wav(path, seed, 0.1, SR)
 
 
 def csv_lines(path, edit):
@@ -20,16 +18,7 @@ def csv_lines(path, edit):
     path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
 
 
-def urbansound8k(root):
-    rows = []
-    for k, (fs, cls, name) in enumerate([(100032, 3, "dog_bark"), (100263, 2, "children_playing"), (100648, 1, "car_horn")] * 4):
-        fold = 10 if k >= 9 else 1 + k % 3
-        f = f"{fs}-{cls}-0-{k}.wav"
-        wav(root / "audio" / f"fold{fold}" / f, k)
-        rows.append(dict(slice_file_name=f, fsID=fs, start=0.0, end=0.1, salience=1, fold=fold, classID=cls, **{"class": name}))
-    (root / "metadata").mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
-    return root
+urbansound8k = urbansound8k_layout
 
 
 def esc50(root):

@@ -1,6 +1,7 @@
 "`labkit lab` on a folder of toy labs: a failing lab is reported with its cell and error, the others still run."
 import json, signal, socket, subprocess, sys, time
 from pathlib import Path
+from conftest import still_running
 import nbformat, psutil, pytest
 
 pytestmark = pytest.mark.slow  # every test starts kernels
@@ -15,16 +16,6 @@ def toy_lab(path, body):
                 nbformat.v4.new_code_cell("import json, pathlib\nout = pathlib.Path(out_dir); out.mkdir(parents=True, exist_ok=True)"),
                 nbformat.v4.new_code_cell(body)]
     nbformat.write(nb, path)
-
-
-def still_running(pids, timeout=30):
-    "Those of `pids` still running (zombies aside) after waiting up to `timeout` s for them to end."
-    procs = []
-    for pid in pids:
-        try: procs.append(psutil.Process(int(pid)))
-        except psutil.NoSuchProcess: pass
-    alive = psutil.wait_procs(procs, timeout=timeout)[1]
-    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_failing_lab_is_reported_and_the_rest_still_run(tmp_path, lab_root):
