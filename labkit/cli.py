@@ -171,8 +171,12 @@ def main(argv:list[str]|None=None) -> int:
             from labkit.run.sweeps import run_cli
             return run_cli(args)
         elif args.command in ("assign", "grade"):
-            from labkit.teach.grading import run_cli
-            return run_cli(args)
+            from labkit.teach.grading import grading_params, run_cli
+            status = run_cli(args)
+            if args.command == "assign" and args.calibrate:       # the bands of calibrated checks, beside the copies
+                from labkit.teach.calibration import calibrate
+                calibrate(args.labs or None, args.out, grading_params(args.param), seeds=args.seeds)
+            return status
         elif args.command == "labs":
             from labkit.run.params import list_labs
             if args.labs_command == "list":

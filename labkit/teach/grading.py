@@ -14,7 +14,8 @@ from ..core.lock import RunLock
 from ..run.params import parse_param
 from ..run.notebook import _stop
 from .marks import _src
-from .release import Assignment, _labs, _notebooks, _read_nb, main_assign, read_assignment
+from .release import (Assignment, _labs, _notebooks, _read_nb, calibrated_code, main_assign, measured, read_assignment,
+                      read_calibration)
 from .matching import pick_assignment, plan_submission, submission_student
 from .harness import _protected_modules, scan_submission
 from ..run.sandbox import sandbox_problem
@@ -25,10 +26,25 @@ from .classreport import class_report
 
 # %% auto #0
 __all__ = ['WITHHOLD_FLAGS', 'NBGRADER_COLUMNS', 'grade_one', 'Submission', 'find_submissions', 'feedback_markdown',
-           'exit_status', 'write_grades', 'prepare_shared', 'returnable_notebook', 'grade', 'add_cli', 'run_cli']
+           'exit_status', 'write_grades', 'prepare_shared', 'returnable_notebook', 'grade', 'add_cli', 'grading_params',
+           'run_cli']
 
 # %% ../../nbs/10_teach/08_grading.ipynb #8ff49db2
-def _score(a:Assignment, verdicts:dict, run:dict) -> list[dict]:
+def _banded(t, band:dict, v:dict|None, why:str) -> dict:
+    "A calibrated check's result: full points in the band, linear credit between the baseline and the band's low end, else none."
+    ok, got = bool(v and v["ok"]), measured(v["message"]) if v and not v["ok"] else None
+    low, base = band["low"], band["baseline"]
+    said = (f"band {band['min']:.4g}..{band['max']:.4g} over {len(band['values'])} seeds (mean {band['mean']:.4g}, "
+            f"sd {band['sd']:.3g}), full points from {low:.4g}; pooled baseline {base:.4g}")
+    if ok: credit, msg = 1.0, f"in the calibrated band: {said}"
+    elif got is None: credit, msg = 0.0, (v["message"] if v else why)
+    else:
+        value = got[0]
+        credit = 0.0 if not value > base else min(1.0, (value - base) / (low - base)) if low > base else 0.0
+        msg = f"{value:.4g}: " + ("below the band, above the baseline" if credit else "at or below the baseline") + f"; {said}"
+    return dict(passed=ok, points=round(t.points * credit, 6), message=msg, value=got[0] if got else None)
+
+def _score(a:Assignment, verdicts:dict, run:dict, bands:dict|None=None) -> list[dict]:
     "Per exercise: each test's result (no verdict = failed, with the run's reason), points and maximum."
     reason = {"timed out": "did not run: ", "kernel died": "did not run: ", "error": "did not run: "}.get(run.get("status"), "did not run")
     why = (reason + (run.get("error") or "")) if run.get("status") != "ok" else "did not run"
@@ -40,8 +56,11 @@ def _score(a:Assignment, verdicts:dict, run:dict) -> list[dict]:
         for k, t in enumerate(g.tests):
             v = verdicts.get((g.mark.id, k))
             ok = bool(v and v["ok"])
+            band = (bands or {}).get(f"{g.mark.id}/{t.name}") if t.calibrate else None
             tests.append(dict(name=t.name, hidden=t.hidden, hint=t.hint, passed=ok, points=t.points if ok else 0.0, max_points=t.points,
-                              message=(v["message"] if v else why) if not ok else "", seconds=v.get("seconds") if v else None))
+                              message=(v["message"] if v else why) if not ok else "", seconds=v.get("seconds") if v else None,
+                              calibrated=band is not None))
+            if band and "baseline" in band: tests[-1].update(_banded(t, band, v, why))
         out.append(dict(id=g.mark.id, kind="tests", points=round(sum(t["points"] for t in tests), 6),
                         max_points=g.max_points, tests=tests, manual=False))
     return out
@@ -63,10 +82,14 @@ def grade_one(
     timeout:float=900, # seconds the whole notebook may run
     memory_mb:int|None=4096, # memory the kernel may allocate (RLIMIT_DATA), MiB; None for no limit
     kernel:str="python3", # Jupyter kernel name
+    bands:dict|None=None, # calibrated checks' bands ('TESTS_ID/TEST NAME' -> band with 'low'), from calibration.json
 ) -> dict: # exercises, notes, flags, review (why withheld), isolation, run status, executed notebook (text)
     "Grade one submitted notebook in its own worker and kernel; returns the scores and what happened."
     plan = plan_submission(a, nb, params)
-    tests = {g.mark.id: dict(setup=g.setup, tests=[dict(name=t.name, code=t.code) for t in g.tests])
+    bands = bands or {}
+    code = lambda g, t: (calibrated_code(t, bands[f"{g.mark.id}/{t.name}"]["low"]) if t.calibrate and f"{g.mark.id}/{t.name}" in bands
+                         else t.code)
+    tests = {g.mark.id: dict(setup=g.setup, tests=[dict(name=t.name, code=code(g, t)) for t in g.tests])
              for g in a.cells if g.mark.kind == "tests"}
     token = secrets.token_hex(16)
     job = dict(nb=dict(copy.deepcopy(a.nb), cells=plan.cells), tests=tests, protect=_protected_modules(a), kernel=kernel,
@@ -101,7 +124,7 @@ def grade_one(
     code_cells = [_src(c) for c in nb.cells if c.get("cell_type") == "code"]
     flags = scan_submission(code_cells)
     tampered = sorted({x for v in verdicts.values() for x in v.get("tampered") or []})
-    return dict(exercises=_score(a, verdicts, run), notes=plan.notes, answers=plan.answers, flags=flags,
+    return dict(exercises=_score(a, verdicts, run, bands), notes=plan.notes, answers=plan.answers, flags=flags,
                 review=_review(forged, tampered, flags), isolation=run.get("isolation"),
                 run={k: run.get(k) for k in ("status", "error", "cell", "seconds")}, executed=run.get("executed"))
 
@@ -189,11 +212,15 @@ def feedback_markdown(
         md += ["", f"## {e['id']}: {passed}/{len(e['tests'])} tests passed", ""]
         for t in e["tests"]:                                 # the lines the student copy prints, hidden tests without details
             msg = ", ".join(" ".join(l.split()) for l in (t["message"] or "failed").splitlines() if l.strip())[:300]
-            if t["hidden"]:
+            if t.get("calibrated"):                          # the band, the baseline and the value, hidden or not
+                line = f"{'✓' if t['passed'] else '✗'} {t['name']}" + " (hidden)" * t["hidden"] + f": {msg}" + (
+                    f" ({t['points']:g} of {t['max_points']:g} pt)" if 0 < t["points"] < t["max_points"] else "")
+            elif t["hidden"]:
                 line = test_line(f"{t['name']} (hidden)", t["passed"], msg if msg.startswith("did not run") else "")
             else: line = test_line(t["name"], t["passed"], msg, t.get("hint"))
             head, _, hint = line.partition("\n    hint: ")
-            md.append(f"- {head}" + f" ({t['max_points']:g} pt)" * (not t["passed"]) + (f"  \n  *hint:* {hint}" if hint else ""))
+            md.append(f"- {head}" + f" ({t['max_points']:g} pt)" * (not t["passed"] and not t["points"])
+                      + (f"  \n  *hint:* {hint}" if hint else ""))
     if r["notes"]: md += ["", "## Notes from the grader", ""] + [f"- {n}" for n in r["notes"]]
     return "\n".join(md) + "\n"
 
@@ -357,6 +384,7 @@ def grade(
     due:list|str|None=None, # due dates: 'ASSIGNMENT=DATE' or 'DATE'
     extensions:str|Path|None=None, # extensions CSV: id, assignment, due or days
     late_policy:str="none", # 'none', 'zero' or 'per-day:RATE[:CAP]'
+    calibration:str|Path|None=None, # calibration.json from `labkit assign --calibrate`: the bands of calibrated checks
 ) -> list[dict]:
     "Grade every submission in its own kernel; write grades.csv, report.md and per-student results into `out`."
     from concurrent.futures import ThreadPoolExecutor
@@ -377,6 +405,7 @@ def grade(
         names = set(_parameters(a))
         declared[a.name] = {k: v for k, v in (params or {}).items() if k in names}
         if "out_dir" in names and "out_dir" not in declared[a.name]: declared[a.name]["out_dir"] = "out"
+    bands = read_calibration(calibration, assignments, declared) if calibration else {}
     results, todo, earlier = {}, [], {}
     problem = sandbox_problem()                            # said once, before anything runs
     isolation = "bwrap sandbox" if problem is None else f"process limits only: {problem}"
@@ -388,7 +417,8 @@ def grade(
                 if isinstance(r, dict) and r.get("status") == "graded": earlier[(r["assignment"], r["student_id"])] = r
         for s in subs:
             a = s.assignment
-            settings = _settings_hash(a, declared.get(a.name), cell_timeout, timeout, memory_mb, kernel) if a else ""
+            given = [declared.get(a.name), bands[a.name]] if a and bands.get(a.name) else declared.get(a.name) if a else None
+            settings = _settings_hash(a, given, cell_timeout, timeout, memory_mb, kernel) if a else ""
             key = str(s.path)
             if s.error: results[key] = _result(s, None, settings); continue
             prev = out / a.name / s.student / "result.json"
@@ -409,7 +439,8 @@ def grade(
             write_grades([cls.apply(copy.deepcopy(x)) for x in now.values()], out, [f"Isolation: {isolation}."])
         def work(item):
             s, settings = item
-            g = grade_one(s.assignment, s.nb, declared[s.assignment.name], cell_timeout, timeout, memory_mb, kernel)
+            g = grade_one(s.assignment, s.nb, declared[s.assignment.name], cell_timeout, timeout, memory_mb, kernel,
+                          bands.get(s.assignment.name))
             return s, settings, g
         pool = ThreadPoolExecutor(jobs)
         try:
@@ -460,6 +491,11 @@ def add_cli(
                     "id in its metadata and in its first-line comment. Same input, same bytes. Prints a release checklist.")
     p.add_argument("labs", nargs="*", help="lab numbers (e.g. 2 3), notebooks or folders; default: every lab in nbs/labs")
     p.add_argument("--out", required=True, help="folder for the student copies (never the instructor's folder)")
+    p.add_argument("--calibrate", action="store_true", help="also run each instructor copy with calibrated checks over "
+                   "--seeds seeds at the grading parameters and write the bands to OUT/calibration.json")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the calibration (default 3: 0, 1, 2)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="grading parameter of the calibration, as labkit grade takes it (default: -p preset=tiny -p epochs=1 -p device=cpu)")
     g = subparsers.add_parser("grade", help="grade submitted notebooks, each in its own kernel, into a grade folder",
         description="Grade a class: each submission runs in its own kernel with the instructor's tests re-injected, "
                     "grading parameters injected, time and memory limits. Writes grades.csv (nbgrader's columns first), "
@@ -487,6 +523,13 @@ def add_cli(
     g.add_argument("--due", action="append", default=None, metavar="[ASSIGNMENT=]DATE", help="due date, e.g. lab2=2026-03-01T23:59 (repeatable)")
     g.add_argument("--extensions", default=None, help="extensions CSV: id, assignment, due (a date) or days")
     g.add_argument("--late-policy", default="none", help="none (default), zero, or per-day:RATE[:CAP], e.g. per-day:0.1:0.5")
+    g.add_argument("--calibration", default=None, help="calibration.json from labkit assign --calibrate: the bands of calibrated checks")
+
+def grading_params(
+    given:list, # KEY=VALUE strings from -p
+) -> dict:
+    "The grading parameters: -p preset=tiny -p epochs=1 -p device=cpu unless given otherwise."
+    return {**dict(preset="tiny", epochs=1, device="cpu"), **dict(parse_param(p) for p in given)}
 
 def run_cli(
     args, # parsed arguments of `labkit assign` or `labkit grade`
@@ -495,10 +538,8 @@ def run_cli(
     if args.command == "assign":
         main_assign(args.labs or None, args.out)
         return 0
-    params = dict(preset="tiny", epochs=1, device="cpu")
-    params.update(dict(parse_param(p) for p in args.param))
-    results = grade(args.submissions, args.out, source=args.source, params=params, jobs=args.jobs,
+    results = grade(args.submissions, args.out, source=args.source, params=grading_params(args.param), jobs=args.jobs,
                     cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb or None,
                     kernel=args.kernel, force=args.force, roster=args.roster, manifest=args.manifest, due=args.due,
-                    extensions=args.extensions, late_policy=args.late_policy)
+                    extensions=args.extensions, late_policy=args.late_policy, calibration=args.calibration)
     return exit_status(results)

@@ -31,6 +31,10 @@ _TEST_LINE = re.compile(r"^\s*#\s*test:\s*(?P<name>.+?)(?:\s+points=(?P<points>[
 
 _HINT_LINE = re.compile(r"^\s*#\s*hint:\s*(?P<hint>.+?)\s*$")
 
+_CALIBRATE_LINE = re.compile(r"^\s*#\s*calibrate:(?P<rest>.*)$")
+
+_CALIBRATE = re.compile(r"^\s*(?P<value>\S.*?)\s+baseline=(?P<baseline>\S.*?)\s*$")
+
 @dataclass
 class Mark:
     "What the instructor said about one cell: its kind, its stable id and its points."
@@ -136,6 +140,17 @@ class Test:
     hidden:bool=False # removed from the student copy
     points:float=1.0 # what passing it earns
     hint:str|None=None # shown to the student under a failure of a visible test (`# hint:` lines below `# test:`)
+    calibrate:tuple|None=None # a calibrated check: (value, baseline) expressions from its `# calibrate:` line
+
+def _calibrated(line:str, cur, where:str) -> tuple:
+    "The (value, baseline) expressions of a `# calibrate: VALUE baseline=BASELINE` line, refused where it cannot stand."
+    m = _CALIBRATE.match(_CALIBRATE_LINE.match(line)["rest"])
+    if not m: raise LabkitError(f"{where}: `{line.strip()}` names no baseline; write `# calibrate: VALUE baseline=BASELINE` "
+                                "with two expressions the notebook computes (the model's score and the pooled baseline's).")
+    if cur is None or cur.code.strip() or cur.calibrate:
+        raise LabkitError(f"{where}: `{line.strip()}` must follow its own `# test:` line (and hints) directly: a calibrated "
+                          "check is a test of its own, with no other code.")
+    return m["value"], m["baseline"]
 
 def split_tests(
     source:str, # the instructor's tests cell
@@ -158,10 +173,16 @@ def split_tests(
             tests.append(cur); continue
         if cur is None and hidden:                       # a hidden block without `# test:` lines is one test
             cur = Test(f"hidden test {sum(t.hidden for t in tests) + 1}", "", True); tests.append(cur)
+        if _CALIBRATE_LINE.match(line):                  # outside grading: the model beats its baseline
+            cur.calibrate = _calibrated(line, cur, where)
+            cur.code = f"assert float({cur.calibrate[0]}) > float({cur.calibrate[1]})\n"; continue
         h = _HINT_LINE.match(line)
         if h and cur is not None and not cur.code.strip():   # hints open a test, before its code
             cur.hint = f"{cur.hint} {h.group('hint')}" if cur.hint else h.group("hint"); continue
         if cur is None: setup.append(line)
+        elif cur.calibrate and line.strip():
+            raise LabkitError(f"{where}: `{line.strip()}` follows the calibrated check {cur.name!r}; start another test "
+                              "with a `# test:` line first.")
         else: cur.code += line + "\n"
     if not tests:
         tests, setup = [Test("tests", "\n".join(setup) + "\n")], []

@@ -15,8 +15,9 @@ from .feedback import RESULTS
 from .marks import Mark, _BEGIN_SOL, _src, _where, read_header, read_mark, split_tests, stub_source
 
 # %% auto #0
-__all__ = ['GradedCell', 'Assignment', 'content_hash', 'read_assignment', 'student_tests', 'student_copy', 'write_notebook',
-           'checklist', 'format_checklist', 'main_assign', 'copy_labs', 'with_fallback']
+__all__ = ['CALIBRATION', 'GradedCell', 'Assignment', 'content_hash', 'read_assignment', 'student_tests', 'student_copy',
+           'write_notebook', 'checklist', 'format_checklist', 'main_assign', 'copy_labs', 'with_fallback',
+           'calibrated_code', 'measured', 'read_calibration']
 
 # %% ../../nbs/10_teach/05_release.ipynb #2485038e
 @dataclass
@@ -286,3 +287,51 @@ def with_fallback(
             print(f"{name} {why}; the next steps use {ref}, so the lab can go on.", flush=True)
             return reference(*args, **kwargs)
     return call
+
+# %% ../../nbs/10_teach/05_release.ipynb #b268bb3c
+CALIBRATION = "calibration.json"
+
+_MEASURED = re.compile(r"calibrated value (?P<value>\S+) baseline (?P<baseline>\S+)")
+
+def calibrated_code(
+    test, # a calibrated Test (its `calibrate` holds the value and baseline expressions)
+    low:float=float("inf"), # the band's low end; inf fails every run, so that it reports what it computed
+) -> str:
+    "The code the grader runs for a calibrated check: passes at or above `low`, else fails naming the value and the baseline."
+    value, baseline = test.calibrate
+    return (f"__labkit_value__, __labkit_baseline__ = float({value}), float({baseline})\n"
+            f"if not __labkit_value__ >= float({str(float(low))!r}):\n"
+            "    raise ValueError(f'calibrated value {__labkit_value__!r} baseline {__labkit_baseline__!r}')\n")
+
+def measured(
+    message:str, # a failed calibrated check's message
+) -> tuple|None:
+    "The (value, baseline) a calibrated check reported in its failure message, or None (it raised before computing them)."
+    m = _MEASURED.search(message or "")
+    return (float(m["value"]), float(m["baseline"])) if m else None
+
+# %% ../../nbs/10_teach/05_release.ipynb #85e81064
+def read_calibration(
+    path:str|Path, # a calibration.json written by `labkit assign --calibrate`
+    assignments:list, # the Assignment list being graded
+    params:dict, # assignment name -> the grading parameters it gets
+) -> dict: # assignment name -> {"TESTS_ID/TEST NAME": band}
+    "The calibrated bands of each assignment, checked against its instructor copy and its grading parameters."
+    path = Path(path)
+    try: data = json.loads(path.read_text())["assignments"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise LabkitError(f"{path} is not a calibration file ({type(e).__name__}: {e}); write one with "
+                          "`labkit assign LAB --out RELEASE --calibrate`.") from None
+    out = {}
+    for a in assignments:
+        cal = data.get(a.name)
+        if cal is None: continue
+        if cal.get("sha256") != a.sha256:
+            raise LabkitError(f"{path}: {a.name} was calibrated on another version of {a.path}; calibrate it again "
+                              "(`labkit assign ... --calibrate`) so that the bands measure this copy.")
+        mine = {k: v for k, v in params.get(a.name, {}).items() if k not in ("seed", "out_dir")}
+        if cal.get("params") != mine:
+            raise LabkitError(f"{path}: {a.name} was calibrated with {cal.get('params')} but is graded with {mine}; grade "
+                              "with the same -p parameters, or calibrate again with these.")
+        out[a.name] = cal["checks"]
+    return out
