@@ -126,3 +126,16 @@ def test_partial_credit_is_linear_between_the_baseline_and_the_band(tmp_path, va
 def test_no_calibration_grades_the_check_against_the_baseline(tmp_path):
     t = read_assignment(toy(tmp_path / "toy.ipynb")).by_id("fit_tests").tests[1]
     assert t.calibrate == ("accuracy", "baseline") and t.code == "assert float(accuracy) > float(baseline)\n"
+
+
+@pytest.mark.slow
+def test_without_a_calibration_the_check_asks_for_the_baseline_and_the_report_says_so(calibrated, tmp_path):
+    d, lab, _ = calibrated
+    answered(d / "release" / "toy.ipynb", SOLUTION, tmp_path / "alice.ipynb")
+    answered(d / "release" / "toy.ipynb", SHUFFLED.replace("permutation(y)", "permutation(y) * 0"), tmp_path / "bob.ipynb")
+    r = labkit("grade", tmp_path / "alice.ipynb", tmp_path / "bob.ipynb", "--out", tmp_path / "grades", "--source", lab)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    learned = {s: json.loads((tmp_path / "grades" / "toy" / s / "result.json").read_text())["exercises"][0]["tests"][1]
+               for s in ("alice", "bob")}
+    assert learned["alice"]["passed"] and not learned["bob"]["passed"] and not learned["bob"]["calibrated"]
+    assert "calibrated checks have no band" in (tmp_path / "grades" / "report.md").read_text()

@@ -406,6 +406,9 @@ def grade(
         declared[a.name] = {k: v for k, v in (params or {}).items() if k in names}
         if "out_dir" in names and "out_dir" not in declared[a.name]: declared[a.name]["out_dir"] = "out"
     bands = read_calibration(calibration, assignments, declared) if calibration else {}
+    unbanded = [f"{a.name}: its calibrated checks have no band (no --calibration), so they pass where the model beats the "
+                "pooled baseline; measure the band with `labkit assign --calibrate`." for a in assignments if a.name not in bands
+                and any(t.calibrate for g in a.cells for t in g.tests)]
     results, todo, earlier = {}, [], {}
     problem = sandbox_problem()                            # said once, before anything runs
     isolation = "bwrap sandbox" if problem is None else f"process limits only: {problem}"
@@ -473,7 +476,7 @@ def grade(
             if (d / "executed.ipynb").exists():
                 _write_atomic(back / f"{r['assignment']}.ipynb", returnable_notebook((d / "executed.ipynb").read_text(),
                                                                                       hidden.get(r["assignment"], set())))
-        report = write_grades(list(table.values()), out, [f"Isolation: {isolation}."] + shared + cls.notes(graded) + replaced
+        report = write_grades(list(table.values()), out, [f"Isolation: {isolation}."] + shared + unbanded + cls.notes(graded) + replaced
                               + hand)                        # earlier students keep their row
         write_exports([r for r in graded if not r.get("withheld")], out, cls.roster)
         class_report(list(table.values()), out)
