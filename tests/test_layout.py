@@ -103,3 +103,23 @@ def test_the_checker_sees_an_upward_and_a_circular_import(tmp_path, monkeypatch)
     monkeypatch.setattr(sys.modules[__name__], "PKG", pkg)
     with pytest.raises(AssertionError, match="core/a.py:1 imports labkit.train.b"): test_imports_only_go_down()
     with pytest.raises(AssertionError, match="labkit.train.b -> labkit.train.c -> labkit.train.b"): test_no_circular_imports()
+
+
+def notebook_of(name:str) -> str|None:
+    "The notebook a generated module names as its source, e.g. 'nbs/01_data/08_layouts.ipynb'."
+    for line in modules()[name].read_text().splitlines()[:5]:
+        if "File to edit:" in line: return line.split("File to edit:")[1].strip().rstrip(".").replace("../", "")
+    return None
+
+
+def test_notebooks_are_numbered_in_the_order_they_build_on_each_other():
+    "Inside a home's folder a notebook's number is above those of the modules it imports from the same home."
+    wrong = []
+    for name, path in modules().items():
+        nb = notebook_of(name)
+        if nb is None or Path(nb).name.startswith("00_"): continue
+        for target, line in imports_of(name, path):
+            other = notebook_of(target) if target in modules() else None
+            if other and Path(other).parent == Path(nb).parent and Path(other).name > Path(nb).name:
+                wrong.append(f"{nb} imports {target} ({other}) at line {line}")
+    assert not wrong, "\n".join(wrong)
