@@ -11,19 +11,21 @@ def slurm_answers() -> bool:
     return shutil.which("sinfo") is not None and subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
 
 
-def start_slurm_or_skip():
-    "A SLURM that answers: the running one, or a one-node one started by tools/slurm_up.sh where slurmctld is installed."
+@pytest.fixture
+def slurm():
+    "A SLURM that answers: the running one, or a one-node one started by tools/slurm_up.sh (and stopped again afterwards)."
     pytest.importorskip("dask_jobqueue", reason='dask-jobqueue is not installed (pip install "labkit[dask]")')
-    if slurm_answers(): return
+    if slurm_answers(): yield; return
     if shutil.which("slurmctld") is None: pytest.skip("no SLURM here: slurmctld is not installed (apt-get install slurm-wlm munge)")
     if os.geteuid() != 0: pytest.skip("slurmctld is installed but not running, and starting it needs root (sudo tools/slurm_up.sh)")
     up = subprocess.run(["bash", str(ROOT / "tools" / "slurm_up.sh")], capture_output=True, text=True, timeout=120)
     if up.returncode != 0: pytest.fail(f"tools/slurm_up.sh failed:\n{up.stdout}\n{up.stderr}")
+    try: yield
+    finally: subprocess.run(["bash", str(ROOT / "tools" / "slurm_down.sh")], capture_output=True, timeout=120)  # no daemon left behind
 
 
 @pytest.mark.slow
-def test_a_tiny_lab_runs_on_slurm_jobs_through_dask_jobqueue(tmp_path):
-    start_slurm_or_skip()
+def test_a_tiny_lab_runs_on_slurm_jobs_through_dask_jobqueue(tmp_path, slurm):
     out = tmp_path / "run"
     p = subprocess.run([sys.executable, str(ROOT / "tools" / "slurm_labs.py"), "--only", "1", "--preset", "tiny",
                         "--jobs", "1", "--out", str(out), "--start-timeout", "240"],
