@@ -16,7 +16,7 @@ from ..core.cache import build_folder, cache_dir, cache_key
 from ..data.layout import AFFECT, CLASS_MAPPING, FOLDERS
 from ..data.labels import write_genre_labels, write_multitask_labels
 from ..data.spectrograms import save_fused
-from ..data.manifest import MANIFEST_NAME, write_manifest
+from ..data.manifest import write_manifest
 from ..audio.io import HOP, SR, load_audio
 from ..audio.spectral import FEATURES_VERSION
 from ..audio.beats import _running_median_rows, extract_features
@@ -106,19 +106,21 @@ def make_corpus(
     "Build (or find, if already built) the synthetic corpus in the real dataset's layout."
     root = _corpus_root(preset, out, seed)
     _check_jobs(n_jobs)
-    root = build_folder(root, _corpus_key(preset, seed), lambda tmp: _build_corpus(preset, seed, tmp, n_jobs, progress))
-    if not (root / MANIFEST_NAME).is_file(): _write_corpus_manifest(root)
+    built = []
+    def build(tmp): built.append(tmp); return _build_corpus(preset, seed, tmp, n_jobs, progress)
+    root = build_folder(root, _corpus_key(preset, seed), build)
+    if built: _write_corpus_manifest(root)  # by the process that built it, once: a found corpus is not read again
     return root
 
 def _write_corpus_manifest(
-    root:Path, # a finished corpus
+    root:Path, # a corpus just built
 )->Path|None: # its manifest, or None where the folder cannot be written (the corpus stays usable)
     "Write the corpus's manifest (every file's size and SHA-256, clips per genre and split); INFO.json (its build time) is left out."
     clips = pd.read_csv(root / "audio" / "clips.csv", usecols=["task", "split", "genre"])
     counts = dict(layout="labkit corpus", clips=len(clips), classes=clips["genre"].value_counts().sort_index().to_dict(),
                   splits=(clips["task"] + "/" + clips["split"]).value_counts().sort_index().to_dict())
     try: return write_manifest(root, counts=counts, ignore=("INFO.json",))
-    except (OSError, LabkitError) as e:  # a read-only copy of the corpus
+    except (OSError, LabkitError) as e:  # e.g. the disk filled up after the last clip
         print(f"{root}: no manifest written ({str(e).splitlines()[0]}); `labkit data manifest {root}` writes one where it can.")
         return None
 
