@@ -9,6 +9,7 @@ from pathlib import Path
 
 import labkit
 from .core.errors import LabkitError
+from .run.labs import TIME_LIMITS
 
 # %% auto #0
 __all__ = ['build_parser', 'data_info', 'main']
@@ -97,12 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--force", action="store_true", help="replace notebooks that already exist in DIR")
     cp.add_argument("--instructor", action="store_true", help="copy the instructor's notebooks: solutions and hidden tests")
 
-    from labkit.teach.grading import add_cli as add_assign_cli
-    add_assign_cli(sub)                        # labkit assign, labkit grade
-    from labkit.run.sweeps import add_cli as add_sweep_cli
-    add_sweep_cli(sub)                         # labkit sweep
-    from labkit.teach.leaderboard import add_cli as add_leaderboard_cli
-    add_leaderboard_cli(sub)                   # labkit leaderboard
+    _assign_commands(sub)                      # labkit assign, labkit grade
+    _sweep_command(sub)                        # labkit sweep
+    _leaderboard_command(sub)                  # labkit leaderboard
 
     if (bench_dir := _bench_dir()) is not None:    # the benchmarks live in a checkout, not in the wheel
         bench = sub.add_parser("bench", help="run every benchmark in bench/ and rewrite bench/RESULTS.md",
@@ -111,6 +109,103 @@ def build_parser() -> argparse.ArgumentParser:
         bench.add_argument("--only", default=None, help="comma-separated benchmark names, e.g. data,training")
         bench.add_argument("--dir", default=str(bench_dir), help=f"benchmark folder (default {bench_dir})")
     return p
+
+# %% ../nbs/11_cli.ipynb #d8cd42d8
+def _assign_commands(
+    subparsers, # the `add_subparsers()` object of `build_parser`
+):
+    "Add the `assign` and `grade` subcommands."
+    p = subparsers.add_parser("assign", help="write student copies of the labs (solutions stubbed, hidden tests removed)",
+        description="Write the student copy of each instructor notebook: solutions between ### BEGIN/END SOLUTION (or on "
+                    "lines ending in # SOLUTION) replaced by stubs, hidden tests removed, outputs cleared, each graded cell's "
+                    "id in its metadata and in its first-line comment. Same input, same bytes. Prints a release checklist.")
+    p.add_argument("labs", nargs="*", help="lab numbers (e.g. 2 3), notebooks or folders; default: every lab in nbs/labs")
+    p.add_argument("--out", required=True, help="folder for the student copies (never the instructor's folder)")
+    p.add_argument("--calibrate", action="store_true", help="also run each instructor copy with calibrated checks over "
+                   "--seeds seeds at the grading parameters and write the bands to OUT/calibration.json")
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the calibration (default 3: 0, 1, 2)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="grading parameter of the calibration, as labkit grade takes it (default: -p preset=tiny -p epochs=1 -p device=cpu)")
+    g = subparsers.add_parser("grade", help="grade submitted notebooks, each in its own kernel, into a grade folder",
+        description="Grade a class: each submission runs in its own kernel with the instructor's tests re-injected, "
+                    "grading parameters injected, time and memory limits. Writes grades.csv (nbgrader's columns first), "
+                    "report.md and per student result.json, executed.ipynb and feedback.md for the instructor, and "
+                    "students/STUDENT/ to hand back as it is (feedback, the executed notebook without hidden tests). A re-run skips submissions "
+                    "already graded unless --force (a run that failed on the grader's side is tried again). Exit status: "
+                    "0 every submission graded; 1 some need the instructor's attention (a score withheld for review, a refused "
+                    "upload, a run that timed out or died); 2 some could not run (the grader's side). Student id: the file name (alice.ipynb), or the folder under the "
+                    "submissions folder (submissions/alice/lab2.ipynb).")
+    g.add_argument("submissions", nargs="+", help="submitted notebooks or folders of them")
+    g.add_argument("--out", required=True, help="grade folder")
+    g.add_argument("--source", action="append", default=None,
+                   help="instructor notebook or folder (repeatable); default: the labs in nbs/labs")
+    g.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="grading parameter, injected when the notebook's parameters cell declares it "
+                        "(default: -p preset=tiny -p epochs=1 -p device=cpu)")
+    g.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded in parallel (one core each)")
+    g.add_argument("--cell-timeout", type=float, default=120, metavar="SECONDS", help="interrupt a cell or test after this (default 120)")
+    g.add_argument("--timeout", type=float, default=900, metavar="SECONDS", help="stop a whole submission after this (default 900)")
+    g.add_argument("--memory-mb", type=int, default=4096, help="memory a kernel may allocate, MiB (default 4096; 0: no limit)")
+    g.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    g.add_argument("--force", action="store_true", help="grade again submissions already graded with the same settings")
+    g.add_argument("--roster", default=None, help="class roster CSV: id, name (or first_name, last_name), email")
+    g.add_argument("--manifest", default=None, help="upload times CSV (id, timestamp, file); the newest upload of a student counts")
+    g.add_argument("--due", action="append", default=None, metavar="[ASSIGNMENT=]DATE", help="due date, e.g. lab2=2026-03-01T23:59 (repeatable)")
+    g.add_argument("--extensions", default=None, help="extensions CSV: id, assignment, due (a date) or days")
+    g.add_argument("--late-policy", default="none", help="none (default), zero, or per-day:RATE[:CAP], e.g. per-day:0.1:0.5")
+    g.add_argument("--calibration", default=None, help="calibration.json from labkit assign --calibrate: the bands of calibrated checks")
+
+# %% ../nbs/11_cli.ipynb #74754ca8
+def _sweep_command(
+    subparsers, # the `add_subparsers()` object of `build_parser`
+):
+    "Add the `labkit sweep` command to `labkit`'s parser."
+    p = subparsers.add_parser("sweep", help="run one notebook over a grid (or list) of parameters",
+        description="Run NOTEBOOK once per parameter set (papermill, a fresh kernel each), each run into OUT/<its "
+                    "parameters>/, then write OUT/summary.csv and OUT/summary.md (a row per run, a column per metric "
+                    "found in each run's out_dir/metrics.json). Runs that already finished with the same parameters are "
+                    "skipped, so the same command resumes an interrupted sweep. Parameters are checked against the "
+                    "notebook's parameters cell before anything runs.",
+        epilog="examples:\n  labkit sweep lab.ipynb -p lr=1e-3,3e-4 -p seed=0,1,2 --out runs/lr --metric test.accuracy --by lr\n"
+               "  labkit sweep lab.ipynb --params-file sets.yaml --scheduler local:4\n"
+               "  labkit sweep lab.ipynb -p seed=0,1,2 --scheduler tcp://HOST:8786   (an existing Dask cluster)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("notebook", help="the parameterized notebook (a cell tagged 'parameters')")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=V1,V2",
+                   help="values of one parameter, comma-separated (Python literals where they are); repeat for a grid")
+    p.add_argument("--params-file", default=None, metavar="FILE",
+                   help="a JSON or YAML list of parameter sets (dicts), run as listed (combined with any -p grid)")
+    p.add_argument("--out", default="runs/sweep", help="sweep folder (default runs/sweep)")
+    p.add_argument("--scheduler", default=None, metavar="WHERE",
+                   help="'local:N' (a Dask LocalCluster of N worker processes) or 'tcp://HOST:PORT' (an existing Dask "
+                        "cluster); default $LABKIT_SCHEDULER, else local processes (--jobs)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine without --scheduler (default 1)")
+    p.add_argument("--retries", type=int, default=2, help="times a run whose worker died is started again (default 2)")
+    p.add_argument("--metric", default=None, help="plot this metric (a column of the summary) ...")
+    p.add_argument("--by", default=None, help="... against this parameter, into OUT/<metric>_by_<by>.png")
+    p.add_argument("--force", action="store_true", help="run again the runs that already finished")
+    p.add_argument("--cell-timeout", type=float, default=TIME_LIMITS["small"][0], metavar="SECONDS",
+                   help=f"stop a cell that runs longer (default {TIME_LIMITS['small'][0]})")
+    p.add_argument("--run-timeout", type=float, default=TIME_LIMITS["small"][1], metavar="SECONDS",
+                   help=f"stop a run that takes longer (default {TIME_LIMITS['small'][1]})")
+
+# %% ../nbs/11_cli.ipynb #46139cfd
+def _leaderboard_command(
+    subparsers, # the `add_subparsers()` object of `build_parser`
+):
+    "Add the `leaderboard` subcommand."
+    p = subparsers.add_parser("leaderboard", help="score students' solution.txt files on a class leaderboard",
+        description="Score solution.txt files (lab 6's Kaggle format) against the instructor's test labels: mean Spearman "
+                    "over valence, energy and danceability on the public part of the test clips, the private part hidden "
+                    "until --reveal. Writes leaderboard.md and leaderboard.html into the board folder.")
+    p.add_argument("board", help="the board folder (created on the first call, with --labels)")
+    p.add_argument("solutions", nargs="*", help="solution files (alice.txt) or folders (solutions/alice/solution.txt)")
+    p.add_argument("--labels", default=None, help="the hidden test labels CSV: id,valence,energy,danceability")
+    p.add_argument("--public", type=float, default=0.5, help="fraction of test clips on the public board (default 0.5)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the public/private split (default 0)")
+    p.add_argument("--daily-limit", type=int, default=5, help="scored submissions per student per day (default 5)")
+    p.add_argument("--student", default=None, help="the student id, for a single solution file")
+    p.add_argument("--reveal", action="store_true", help="show and rank by the private scores")
 
 # %% ../nbs/11_cli.ipynb #08396568
 def data_info(

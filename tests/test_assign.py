@@ -350,10 +350,9 @@ def test_resume(graded, monkeypatch):
 
 @pytest.mark.slow
 def test_cli(graded):
-    import argparse
+    from labkit.cli import build_parser
     root, out, muts, res = graded
-    p = argparse.ArgumentParser(prog="labkit"); sub = p.add_subparsers(dest="command")
-    A.add_cli(sub)
+    p = build_parser()
     args = p.parse_args(["grade", str(root / "subs" / "correct.ipynb"), "--source", str(root / "toy.ipynb"), "--out", str(out),
                           "--cell-timeout", "3", "--timeout", "60"])
     assert A.run_cli(args) == 0                                        # already graded: skipped, nothing runs

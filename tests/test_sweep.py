@@ -1,10 +1,11 @@
-"""`labkit sweep` (through labkit.run.sweeps' add_cli/run_cli) on a Dask LocalCluster: one folder per run, a failing run
+"""`labkit sweep` (labkit's parser, then labkit.run.sweeps' run_cli) on a Dask LocalCluster: one folder per run, a failing run
 recorded with its cell, the summary table and plot, and a resumed sweep that runs only what did not finish."""
-import argparse, json
+import json
 from pathlib import Path
 import nbformat, pandas as pd, pytest
 from labkit.core import LabkitError
-from labkit.run.sweeps import RECORD, add_cli, run_cli
+from labkit.cli import build_parser
+from labkit.run.sweeps import RECORD, run_cli
 
 
 def toy(path):
@@ -18,9 +19,7 @@ def toy(path):
 
 
 def labkit_sweep(*argv):
-    parser = argparse.ArgumentParser(prog="labkit")
-    add_cli(parser.add_subparsers(dest="command"))
-    return run_cli(parser.parse_args(["sweep", *map(str, argv)]))
+    return run_cli(build_parser().parse_args(["sweep", *map(str, argv)]))
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@
 
 # %% ../../nbs/09_run/05_sweeps.ipynb #62f6ee70
 from __future__ import annotations
-import argparse
 import ast, hashlib, json, math, re, shutil
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from .labs import TIME_LIMITS, flatten_metrics
 
 # %% auto #0
 __all__ = ['RECORD', 'parse_values', 'param_grid', 'read_param_sets', 'run_names', 'sweep_table', 'write_sweep_summary', 'sweep',
-           'add_cli', 'run_cli']
+           'run_cli']
 
 # %% ../../nbs/09_run/05_sweeps.ipynb #c7ecafab
 def parse_values(
@@ -208,40 +207,6 @@ def sweep(
     return table
 
 # %% ../../nbs/09_run/05_sweeps.ipynb #ee84806c
-def add_cli(
-    subparsers, # the `add_subparsers()` object of labkit's parser
-):
-    "Add the `labkit sweep` command to `labkit`'s parser."
-    p = subparsers.add_parser("sweep", help="run one notebook over a grid (or list) of parameters",
-        description="Run NOTEBOOK once per parameter set (papermill, a fresh kernel each), each run into OUT/<its "
-                    "parameters>/, then write OUT/summary.csv and OUT/summary.md (a row per run, a column per metric "
-                    "found in each run's out_dir/metrics.json). Runs that already finished with the same parameters are "
-                    "skipped, so the same command resumes an interrupted sweep. Parameters are checked against the "
-                    "notebook's parameters cell before anything runs.",
-        epilog="examples:\n  labkit sweep lab.ipynb -p lr=1e-3,3e-4 -p seed=0,1,2 --out runs/lr --metric test.accuracy --by lr\n"
-               "  labkit sweep lab.ipynb --params-file sets.yaml --scheduler local:4\n"
-               "  labkit sweep lab.ipynb -p seed=0,1,2 --scheduler tcp://HOST:8786   (an existing Dask cluster)",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("notebook", help="the parameterized notebook (a cell tagged 'parameters')")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=V1,V2",
-                   help="values of one parameter, comma-separated (Python literals where they are); repeat for a grid")
-    p.add_argument("--params-file", default=None, metavar="FILE",
-                   help="a JSON or YAML list of parameter sets (dicts), run as listed (combined with any -p grid)")
-    p.add_argument("--out", default="runs/sweep", help="sweep folder (default runs/sweep)")
-    p.add_argument("--scheduler", default=None, metavar="WHERE",
-                   help="'local:N' (a Dask LocalCluster of N worker processes) or 'tcp://HOST:PORT' (an existing Dask "
-                        "cluster); default $LABKIT_SCHEDULER, else local processes (--jobs)")
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine without --scheduler (default 1)")
-    p.add_argument("--retries", type=int, default=2, help="times a run whose worker died is started again (default 2)")
-    p.add_argument("--metric", default=None, help="plot this metric (a column of the summary) ...")
-    p.add_argument("--by", default=None, help="... against this parameter, into OUT/<metric>_by_<by>.png")
-    p.add_argument("--force", action="store_true", help="run again the runs that already finished")
-    p.add_argument("--cell-timeout", type=float, default=TIME_LIMITS["small"][0], metavar="SECONDS",
-                   help=f"stop a cell that runs longer (default {TIME_LIMITS['small'][0]})")
-    p.add_argument("--run-timeout", type=float, default=TIME_LIMITS["small"][1], metavar="SECONDS",
-                   help=f"stop a run that takes longer (default {TIME_LIMITS['small'][1]})")
-    return p
-
 def run_cli(
     args, # the parsed arguments of `labkit sweep`
 ) -> int: # 0 when every run finished, 1 otherwise

@@ -26,8 +26,7 @@ from .classreport import class_report
 
 # %% auto #0
 __all__ = ['WITHHOLD_FLAGS', 'NBGRADER_COLUMNS', 'grade_one', 'Submission', 'find_submissions', 'feedback_markdown',
-           'exit_status', 'write_grades', 'prepare_shared', 'returnable_notebook', 'grade', 'add_cli', 'grading_params',
-           'run_cli']
+           'exit_status', 'write_grades', 'prepare_shared', 'returnable_notebook', 'grade', 'grading_params', 'run_cli']
 
 # %% ../../nbs/10_teach/11_grading.ipynb #8ff49db2
 def _banded(t, band:dict, v:dict|None, why:str) -> dict:
@@ -484,50 +483,6 @@ def grade(
     return list(results.values())
 
 # %% ../../nbs/10_teach/11_grading.ipynb #909e0670
-def add_cli(
-    subparsers, # the `add_subparsers()` object of the labkit parser
-):
-    "Add the `assign` and `grade` subcommands."
-    p = subparsers.add_parser("assign", help="write student copies of the labs (solutions stubbed, hidden tests removed)",
-        description="Write the student copy of each instructor notebook: solutions between ### BEGIN/END SOLUTION (or on "
-                    "lines ending in # SOLUTION) replaced by stubs, hidden tests removed, outputs cleared, each graded cell's "
-                    "id in its metadata and in its first-line comment. Same input, same bytes. Prints a release checklist.")
-    p.add_argument("labs", nargs="*", help="lab numbers (e.g. 2 3), notebooks or folders; default: every lab in nbs/labs")
-    p.add_argument("--out", required=True, help="folder for the student copies (never the instructor's folder)")
-    p.add_argument("--calibrate", action="store_true", help="also run each instructor copy with calibrated checks over "
-                   "--seeds seeds at the grading parameters and write the bands to OUT/calibration.json")
-    p.add_argument("--seeds", type=int, default=3, help="seeds of the calibration (default 3: 0, 1, 2)")
-    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="grading parameter of the calibration, as labkit grade takes it (default: -p preset=tiny -p epochs=1 -p device=cpu)")
-    g = subparsers.add_parser("grade", help="grade submitted notebooks, each in its own kernel, into a grade folder",
-        description="Grade a class: each submission runs in its own kernel with the instructor's tests re-injected, "
-                    "grading parameters injected, time and memory limits. Writes grades.csv (nbgrader's columns first), "
-                    "report.md and per student result.json, executed.ipynb and feedback.md for the instructor, and "
-                    "students/STUDENT/ to hand back as it is (feedback, the executed notebook without hidden tests). A re-run skips submissions "
-                    "already graded unless --force (a run that failed on the grader's side is tried again). Exit status: "
-                    "0 every submission graded; 1 some need the instructor's attention (a score withheld for review, a refused "
-                    "upload, a run that timed out or died); 2 some could not run (the grader's side). Student id: the file name (alice.ipynb), or the folder under the "
-                    "submissions folder (submissions/alice/lab2.ipynb).")
-    g.add_argument("submissions", nargs="+", help="submitted notebooks or folders of them")
-    g.add_argument("--out", required=True, help="grade folder")
-    g.add_argument("--source", action="append", default=None,
-                   help="instructor notebook or folder (repeatable); default: the labs in nbs/labs")
-    g.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="grading parameter, injected when the notebook's parameters cell declares it "
-                        "(default: -p preset=tiny -p epochs=1 -p device=cpu)")
-    g.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded in parallel (one core each)")
-    g.add_argument("--cell-timeout", type=float, default=120, metavar="SECONDS", help="interrupt a cell or test after this (default 120)")
-    g.add_argument("--timeout", type=float, default=900, metavar="SECONDS", help="stop a whole submission after this (default 900)")
-    g.add_argument("--memory-mb", type=int, default=4096, help="memory a kernel may allocate, MiB (default 4096; 0: no limit)")
-    g.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
-    g.add_argument("--force", action="store_true", help="grade again submissions already graded with the same settings")
-    g.add_argument("--roster", default=None, help="class roster CSV: id, name (or first_name, last_name), email")
-    g.add_argument("--manifest", default=None, help="upload times CSV (id, timestamp, file); the newest upload of a student counts")
-    g.add_argument("--due", action="append", default=None, metavar="[ASSIGNMENT=]DATE", help="due date, e.g. lab2=2026-03-01T23:59 (repeatable)")
-    g.add_argument("--extensions", default=None, help="extensions CSV: id, assignment, due (a date) or days")
-    g.add_argument("--late-policy", default="none", help="none (default), zero, or per-day:RATE[:CAP], e.g. per-day:0.1:0.5")
-    g.add_argument("--calibration", default=None, help="calibration.json from labkit assign --calibrate: the bands of calibrated checks")
-
 def grading_params(
     given:list, # KEY=VALUE strings from -p
 ) -> dict:

@@ -17,7 +17,7 @@ from .kaggle import solution_id, validate_solution
 
 # %% auto #0
 __all__ = ['read_labels', 'split_clips', 'mean_spearman', 'open_board', 'submit', 'standings', 'leaderboard_markdown',
-           'leaderboard_html', 'write_pages', 'find_solutions', 'add_cli', 'run_cli']
+           'leaderboard_html', 'write_pages', 'find_solutions', 'run_cli']
 
 # %% ../../nbs/10_teach/13_leaderboard.ipynb #dbc58c37
 def read_labels(
@@ -208,23 +208,6 @@ def find_solutions(
         elif p.is_file(): found.append((p.stem if p.name != "solution.txt" else p.parent.name, p))
         else: raise LabkitError(f"solution {p} does not exist.")
     return found
-
-def add_cli(
-    subparsers, # the `add_subparsers()` object of the labkit parser
-):
-    "Add the `leaderboard` subcommand."
-    p = subparsers.add_parser("leaderboard", help="score students' solution.txt files on a class leaderboard",
-        description="Score solution.txt files (lab 6's Kaggle format) against the instructor's test labels: mean Spearman "
-                    "over valence, energy and danceability on the public part of the test clips, the private part hidden "
-                    "until --reveal. Writes leaderboard.md and leaderboard.html into the board folder.")
-    p.add_argument("board", help="the board folder (created on the first call, with --labels)")
-    p.add_argument("solutions", nargs="*", help="solution files (alice.txt) or folders (solutions/alice/solution.txt)")
-    p.add_argument("--labels", default=None, help="the hidden test labels CSV: id,valence,energy,danceability")
-    p.add_argument("--public", type=float, default=0.5, help="fraction of test clips on the public board (default 0.5)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the public/private split (default 0)")
-    p.add_argument("--daily-limit", type=int, default=5, help="scored submissions per student per day (default 5)")
-    p.add_argument("--student", default=None, help="the student id, for a single solution file")
-    p.add_argument("--reveal", action="store_true", help="show and rank by the private scores")
 
 def run_cli(
     args, # parsed arguments of `labkit leaderboard`
