@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
@@ -37,10 +37,11 @@ check-readme: $(STAMP)
 readme: $(STAMP)
 	$(PY) tools/check_generated.py readme || true
 
-# One notebook at a time: librosa's numba functions compiled into one cache by two processes at once can
-# crash a worker (a segfault, seen about one run in five with two workers).
+# librosa's numba functions compiled into one cache by two processes at once can crash a worker (a segfault, seen
+# about one run in five with two workers): the feature code is compiled once first, then two notebooks run at a time.
 nbtest: $(STAMP)
-	$(BIN)/nbdev_test --path nbs --n_workers 1 --timing
+	$(PY) -c "from labkit.audio.parallel import warmup; warmup()"
+	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
 
 # Two workers, one test file each at a time. A lab run read by several tests is made once per session
 # (tests/conftest.py: the first worker to need it runs it, the other waits for it and reads it).

@@ -103,7 +103,7 @@ def test_lab_3s_default_cnn_learns_short_padded_clips(tmp_path):
     chroma = load_split(root, "chroma", "train", class_mapping="none")
     lstm = lab_recipe("auto", "lstm", "genre", "chroma", train=chroma)       # speech has no key: alignment is left out, said
     assert "keyalign" not in lstm and "key alignment left out (no key in the chroma" in describe_recipe(lstm)
-    ckpt = genre_cnn(tmp_path / "run", root, class_mapping="none", epochs=15, batch_size=16, device="cpu")
+    ckpt = genre_cnn(tmp_path / "run", root, class_mapping="none", epochs=8, batch_size=16, device="cpu")
     test = load_split(root, "mel", "test", class_mapping="none")
     assert len(set(int(n) for *_, n in test)) > 10                                  # lengths really vary
     recipe = default_recipe("cnn", "genre")
