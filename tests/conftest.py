@@ -12,18 +12,6 @@ MEL_MEAN_ATOL = 1e-3  # mean difference over all cells
 TINY = dict(epochs=1, batch_size=8, device="cpu", overfit_epochs=40, pretrain_epochs=1)
 
 
-# The files that run many labs, longest first. Under `make test` the two workers take whole files in collection order,
-# so these start at once and the many short files fill in after them: both workers end together.
-LONGEST_FIRST = ["test_student_copies.py", "test_labs.py", "test_labs_any_data.py", "test_lab_assignments.py",
-                 "test_runner.py", "test_assign.py", "test_recipes.py", "test_ddp.py", "test_packaging.py", "test_synth.py"]
-
-
-def pytest_collection_modifyitems(items):
-    "Collect the files of LONGEST_FIRST first, in its order; the others keep theirs after them."
-    rank = lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else len(LONGEST_FIRST)
-    items.sort(key=rank)                                           # a stable sort: tests keep their order within a file
-
-
 @pytest.fixture
 def lab_root(tmp_path):
     "A small dataset in the exact real layout (plain .npy, float64, real label quirks)."
