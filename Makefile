@@ -12,9 +12,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: lab test quick bench install readme check-export check-clean check-readme nbtest pytest
 
+# --no-compile: pip does not byte-compile every file it installs (torch alone has thousands); Python compiles each
+# module the first time it is imported and keeps the result.
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
@@ -43,14 +45,15 @@ nbtest: $(STAMP)
 	$(PY) -c "from labkit.audio.parallel import warmup; warmup()"
 	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
 
-# Two workers, one test file each at a time. A lab run read by several tests is made once per session
-# (tests/conftest.py: the first worker to need it runs it, the other waits for it and reads it).
+# Two workers, one test file (or class) each at a time, the longest first (tests/conftest.py). A lab run read by
+# several tests is made once per session (the first worker to need it runs it, the other waits for it and reads it).
 # One BLAS/OpenMP thread per process: two workers each running a kernel on 2 cores would otherwise run 4 threads.
+XDIST := -n 2 --dist loadscope --no-loadscope-reorder
 pytest: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/pytest tests -q -p no:cacheprovider $(XDIST)
 
 quick: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/pytest tests -q -p no:cacheprovider -n 2 --dist loadfile -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/pytest tests -q -p no:cacheprovider $(XDIST) -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/labkit bench

@@ -51,6 +51,18 @@ def assert_same_weights(a, b):
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+# pytest-xdist (`--dist loadscope --no-loadscope-reorder`) gives each worker one file at a time (one class, where a
+# file's tests are in classes), in the order collected: the longest start first, so that no long one starts last.
+LONGEST_FIRST = ["test_labs.py", "test_labs_any_data.py", "test_runner.py", "test_student_copies.py", "test_assign.py",
+                 "test_lab_assignments.py", "test_ddp.py", "test_recipes.py", "test_synth.py", "test_slurm.py",
+                 "test_packaging.py", "test_calibration.py", "test_execute.py", "test_domains.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: each file keeps its own order
+
+
 def once_per_session(tmp_path_factory, name, make):
     """`make(folder)` run once per test session; returns (folder, its JSON result). Under pytest-xdist every worker has
     its own session fixtures, so the first worker to ask runs it under a file lock in the session's shared temporary

@@ -53,24 +53,21 @@ def answered(lab, student, how):
     return student
 
 
-@pytest.fixture(scope="session")
-def student_runs(tmp_path_factory):
-    "The student copies of labs 1-7, released once, run three ways on the tiny preset: {how: (run folder, results)}."
+def student_run(tmp_path_factory, how):
+    """The student copies of labs 1-7, released once per session, answered `how` and run on the tiny preset once per
+    session: (run folder, results). Each way of answering is a group of its own (conftest.py), run beside the others."""
+    release, _ = once_per_session(tmp_path_factory, "student_release", lambda folder: main_assign(LABS, out=folder, quiet=True))
     def make(folder):
-        main_assign(LABS, out=folder / "release", quiet=True)
-        runs = {}
-        for how in ("unanswered", "wrong", "right"):
-            labs = folder / how / "labs"; labs.mkdir(parents=True)
-            for lab in LABS:
-                nb = nbformat.read(folder / "release" / lab.name, as_version=4)
-                nbformat.write(nb if how == "unanswered" else answered(lab, nb, how), labs / lab.name)
-            declared = set().union(*(pm.inspect_notebook(str(lab)) for lab in LABS))
-            params = {**TINY, "feature_sets": ["mel"], "overfit_epochs": 5}   # the exercises are the point here, not the models
-            results = run_labs(folder / how / "run", preset="tiny", labs_dir=labs, params={k: v for k, v in params.items() if k in declared})
-            runs[how] = [dict(name=r["name"], status=r["status"], error=r.get("error")) for r in results]
-        return runs
-    folder, runs = once_per_session(tmp_path_factory, "student_runs", make)
-    return folder, runs
+        labs = folder / "labs"; labs.mkdir(parents=True)
+        for lab in LABS:
+            nb = nbformat.read(release / lab.name, as_version=4)
+            nbformat.write(nb if how == "unanswered" else answered(lab, nb, how), labs / lab.name)
+        declared = set().union(*(pm.inspect_notebook(str(lab)) for lab in LABS))
+        params = {**TINY, "feature_sets": ["mel"], "overfit_epochs": 5}   # the exercises are the point here, not the models
+        results = run_labs(folder / "run", preset="tiny", labs_dir=labs, params={k: v for k, v in params.items() if k in declared})
+        return [dict(name=r["name"], status=r["status"], error=r.get("error")) for r in results]
+    folder, results = once_per_session(tmp_path_factory, f"student_{how}", make)
+    return folder / "run", results
 
 
 def cell_text(cell) -> str:
@@ -83,14 +80,25 @@ def test_wrong_answers_cover_every_exercise():
     assert ids == set(WRONG)
 
 
+# one class per way of answering: pytest-xdist (`--dist loadscope`) gives each class to one worker, the three side by side
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["unanswered", "wrong", "right"])
 @pytest.mark.parametrize("lab", LABS, ids=lambda p: p.stem)
-def test_a_student_copy_runs_to_its_end_and_reports_each_test(student_runs, lab, how):
-    folder, runs = student_runs
-    result = next(r for r in runs[how] if r["name"] == lab.stem)
+class StudentCopy:
+    how = None
+    def test_runs_to_its_end_and_reports_each_test(self, tmp_path_factory, lab):
+        check_student_copy(tmp_path_factory, lab, self.how)
+
+class TestUnanswered(StudentCopy): how = "unanswered"
+class TestWrong(StudentCopy): how = "wrong"
+class TestRight(StudentCopy): how = "right"
+
+
+def check_student_copy(tmp_path_factory, lab, how):
+    "The copy of `lab` answered `how` ran to its end, and each tests cell and fallback said what it should."
+    run, results = student_run(tmp_path_factory, how)
+    result = next(r for r in results if r["name"] == lab.stem)
     assert result["status"] == "ok", result
-    nb = nbformat.read(folder / how / "run" / lab.name, as_version=4)
+    nb = nbformat.read(run / lab.name, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert code[-1].get("execution_count") is not None, "the last cell did not run"

@@ -22,6 +22,12 @@ def _world()->tuple[int, int]:
     import torch.distributed as dist
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
 
+def _leave_group():
+    "At exit: free what still holds the process group (a DDP wrapper in a reference cycle), then leave it; gloo aborts a process whose group outlives the interpreter."
+    import gc, torch.distributed as dist
+    gc.collect()
+    if dist.is_initialized(): dist.destroy_process_group()
+
 def init_distributed(
     device='auto', # the device asked for; under a launcher CUDA becomes cuda:LOCAL_RANK
 )->tuple[int, int, torch.device]: # rank, number of processes, this process's device
@@ -33,7 +39,7 @@ def init_distributed(
         if dev.type == 'mps': raise LabkitError("several processes on Apple's MPS are not supported by torch.distributed; use device='cpu'.")
         if dev.type == 'cuda': torch.cuda.set_device(local if dev.index is None else dev.index)
         dist.init_process_group('nccl' if dev.type == 'cuda' else 'gloo')
-        atexit.register(lambda: dist.is_initialized() and dist.destroy_process_group())
+        atexit.register(_leave_group)
     rank, world = _world()
     if world > 1 and dev.type == 'cuda' and dev.index is None:
         dev = torch.device('cuda', local); torch.cuda.set_device(dev)
