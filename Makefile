@@ -12,11 +12,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: lab test quick bench install readme check-export check-clean check-readme nbtest pytest
 
-# --no-compile: pip does not byte-compile every file it installs (torch alone has thousands); Python compiles each
-# module the first time it is imported and keeps the result.
+# pip byte-compiles what it installs: where PYTHONDONTWRITEBYTECODE is set, Python would
+# otherwise compile torch's modules again in every process that imports them.
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --no-compile -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
