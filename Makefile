@@ -10,13 +10,15 @@ export LABKIT_CACHE ?= $(CURDIR)/data/cache
 export NUMBA_CACHE_DIR ?= $(CURDIR)/data/cache/numba
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: lab test quick bench install readme check-export check-clean check-readme nbtest pytest
+.PHONY: lab test quick bench install readme check-export check-clean check-readme warmup nbtest notebooks pytest
 
-# pip byte-compiles what it installs: where PYTHONDONTWRITEBYTECODE is set, Python would
-# otherwise compile torch's modules again in every process that imports them.
+# What is installed is byte-compiled (where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile torch's
+# modules again in every process that imports them), on every core rather than by pip on one; like pip, it skips the
+# few files that do not compile on this Python.
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
+	$(PY) -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
@@ -25,7 +27,10 @@ install: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/labkit lab --preset small --out runs/default
 
-test: $(STAMP) check-export check-clean check-readme nbtest pytest
+# The notebooks run one at a time beside pytest's two workers, on the CPU time those leave while they wait on a
+# kernel starting, a lab's time limit or a lock.
+test: $(STAMP) check-export check-clean check-readme warmup
+	$(MAKE) --no-print-directory -j 2 --output-sync=line notebooks pytest
 
 check-export: $(STAMP)
 	$(PY) tools/check_generated.py export
@@ -40,10 +45,17 @@ readme: $(STAMP)
 	$(PY) tools/check_generated.py readme || true
 
 # librosa's numba functions compiled into one cache by two processes at once can crash a worker (a segfault, seen
-# about one run in five with two workers): the feature code is compiled once first, then two notebooks run at a time.
-nbtest: $(STAMP)
+# about one run in five with two workers): the feature code is compiled once first (`warmup`), then the notebooks
+# run: two at a time (`nbtest`), or one at a time beside pytest (`notebooks`, what `test` runs).
+NBTEST := $(BIN)/nbdev_test --path nbs --timing
+warmup: $(STAMP)
 	$(PY) -c "from labkit.audio.parallel import warmup; warmup()"
-	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
+
+nbtest: warmup
+	$(NBTEST) --n_workers 2
+
+notebooks: $(STAMP)
+	$(NBTEST) --n_workers 1
 
 # Two workers, one test file (or class) each at a time, the longest first (tests/conftest.py). A lab run read by
 # several tests is made once per session (the first worker to need it runs it, the other waits for it and reads it).
