@@ -1,5 +1,5 @@
 "The embedded synthetic corpus: real layout and quirks, every genre present, determinism, caching, data module reads it."
-import errno, json, re, time
+import errno, json, os, re, time
 import numpy as np, pandas as pd, pytest
 from labkit.data import AFFECT, CLASS_MAPPING, FOLDERS, SpectrogramDataset, read_affect_labels, read_genre_labels
 from labkit.core import LabkitError
@@ -166,7 +166,7 @@ def test_lock_excludes_and_leaves_no_file(tmp_path):
     import threading
     from labkit.core import cache_dir
     from labkit.core.cache import build_lock
-    root, inside, most = tmp_path / "corpus", [0], [0]
+    root, inside, most = tmp_path / f"corpus{os.getpid()}", [0], [0]   # a name no other test's build uses at the same time
     def build():
         with build_lock(root):
             inside[0] += 1; most[0] = max(most[0], inside[0]); time.sleep(0.05); inside[0] -= 1
@@ -174,7 +174,7 @@ def test_lock_excludes_and_leaves_no_file(tmp_path):
     for t in threads: t.start()
     for t in threads: t.join()
     assert most[0] == 1
-    assert list(tmp_path.iterdir()) == [] and not any((cache_dir() / "locks").glob("corpus-*.lock"))
+    assert list(tmp_path.iterdir()) == [] and not any((cache_dir() / "locks").glob(f"{root.name}-*.lock"))
 
 
 def _start_synth(out, env):

@@ -76,6 +76,7 @@ def write_manifest(
     path:str|Path|None=None, # where to write; None: <root>/labkit-manifest.json
     counts:dict|None=None, # the layout and clips per class and split when no reader of a downloaded layout reads `root`
     ignore:tuple=(), # files (relative to `root`) that differ between equal copies, e.g. a build's own record: left out, and left out by validate
+    name:str|None=None, # the dataset's name; None: the folder's (a builder writing into a temporary folder gives the final one)
 )->Path: # the manifest written
     "Write a manifest of `root`: every file with its size and SHA-256, and the clips per class and split."
     root = Path(root).expanduser()
@@ -85,7 +86,7 @@ def write_manifest(
     if not rels: raise LabkitError(f"{root} holds no files: nothing to write a manifest of.")
     sums, _ = _checksums(root, rels)
     path = Path(path) if path is not None else root / MANIFEST_NAME
-    manifest = dict(dataset=root.name, n_files=len(sums), bytes=sum(s['size'] for s in sums.values()), **(counts if counts is not None else _counts(root)),
+    manifest = dict(dataset=name or root.name, n_files=len(sums), bytes=sum(s['size'] for s in sums.values()), **(counts if counts is not None else _counts(root)),
                     ignore=ignore, files=sums)
     _write_atomic(path, json.dumps(manifest, indent=1) + '\n')   # two builders of one corpus may write it at once
     print(f"{path}: {len(sums)} files, {manifest['bytes'] / 1e6:.1f} MB" +

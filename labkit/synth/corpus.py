@@ -106,22 +106,23 @@ def make_corpus(
     "Build (or find, if already built) the synthetic corpus in the real dataset's layout."
     root = _corpus_root(preset, out, seed)
     _check_jobs(n_jobs)
-    built = []
-    def build(tmp): built.append(tmp); return _build_corpus(preset, seed, tmp, n_jobs, progress)
-    root = build_folder(root, _corpus_key(preset, seed), build)
-    if built: _write_corpus_manifest(root)  # by the process that built it, once: a found corpus is not read again
-    return root
+    def build(tmp):                   # the manifest is written before the folder is renamed into place: a corpus found
+        info = _build_corpus(preset, seed, tmp, n_jobs, progress)   # built always has it, and is not read again
+        _write_corpus_manifest(tmp, root.name)
+        return info
+    return build_folder(root, _corpus_key(preset, seed), build)
 
 def _write_corpus_manifest(
-    root:Path, # a corpus just built
+    root:Path, # a corpus just built (in its temporary folder)
+    name:str, # the corpus's folder name
 )->Path|None: # its manifest, or None where the folder cannot be written (the corpus stays usable)
     "Write the corpus's manifest (every file's size and SHA-256, clips per genre and split); INFO.json (its build time) is left out."
     clips = pd.read_csv(root / "audio" / "clips.csv", usecols=["task", "split", "genre"])
     counts = dict(layout="labkit corpus", clips=len(clips), classes=clips["genre"].value_counts().sort_index().to_dict(),
                   splits=(clips["task"] + "/" + clips["split"]).value_counts().sort_index().to_dict())
-    try: return write_manifest(root, counts=counts, ignore=("INFO.json",))
+    try: return write_manifest(root, counts=counts, ignore=("INFO.json",), name=name)
     except (OSError, LabkitError) as e:  # e.g. the disk filled up after the last clip
-        print(f"{root}: no manifest written ({str(e).splitlines()[0]}); `labkit data manifest {root}` writes one where it can.")
+        print(f"{root.with_name(name)}: no manifest written ({str(e).splitlines()[0]}); `labkit data manifest {root.with_name(name)}` writes one where it can.")
         return None
 
 def _compiled() -> bool:  # whether numba's cache holds the feature code (labkit's median filter stands for all of it)
