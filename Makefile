@@ -12,13 +12,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
 .PHONY: lab test quick bench install readme check-export check-clean check-readme warmup nbtest notebooks pytest
 
-# What is installed is byte-compiled (where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile torch's
-# modules again in every process that imports them), on every core rather than by pip on one; like pip, it skips the
-# few files that do not compile on this Python.
+# A module is byte-compiled the first time a process imports it, not all of site-packages by pip at install (38 s on
+# one core, most of it for modules labkit never imports). Where the environment sets PYTHONDONTWRITEBYTECODE, as some
+# machines do, Python would never write the compiled files and every kernel would compile torch again: not here.
+export PYTHONDONTWRITEBYTECODE :=
 $(STAMP): setup.py settings.ini
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --no-compile -e ".[dev]"
-	$(PY) -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name python3 >/dev/null
 	touch $(STAMP)
 
