@@ -29,7 +29,7 @@ lab: $(STAMP)
 
 # The notebooks run one at a time beside pytest's two workers, on the CPU time those leave while they wait on a
 # kernel starting, a lab's time limit or a lock.
-test: $(STAMP) check-export check-clean check-readme warmup
+test: $(STAMP) check-export check-clean check-readme
 	$(MAKE) --no-print-directory -j 2 --output-sync=line notebooks pytest
 
 check-export: $(STAMP)
@@ -45,16 +45,17 @@ readme: $(STAMP)
 	$(PY) tools/check_generated.py readme || true
 
 # librosa's numba functions compiled into one cache by two processes at once can crash a worker (a segfault, seen
-# about one run in five with two workers): the feature code is compiled once first (`warmup`), then the notebooks
-# run: two at a time (`nbtest`), or one at a time beside pytest (`notebooks`, what `test` runs).
+# about one run in five with two workers). labkit's feature code compiles them under a lock (`labkit.audio.beats.warmup`),
+# but a notebook may call librosa's beat tracker itself: the notebooks start once `warmup` has compiled them, and run
+# two at a time (`nbtest`) or one at a time beside pytest (`notebooks`, what `test` runs, while pytest starts at once).
 NBTEST := $(BIN)/nbdev_test --path nbs --timing
 warmup: $(STAMP)
-	$(PY) -c "from labkit.audio.parallel import warmup; warmup()"
+	$(PY) -c "from labkit.audio.beats import warmup; warmup()"
 
 nbtest: warmup
 	$(NBTEST) --n_workers 2
 
-notebooks: $(STAMP)
+notebooks: warmup
 	$(NBTEST) --n_workers 1
 
 # Two workers, one test file (or class) each at a time, the longest first (tests/conftest.py). A lab run read by

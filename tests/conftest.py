@@ -52,8 +52,10 @@ def assert_same_weights(a, b):
 
 
 # pytest-xdist (`--dist loadscope --no-loadscope-reorder`) gives each worker one file at a time (one class, where a
-# file's tests are in classes), in the order collected: the longest start first, so that no long one starts last.
-LONGEST_FIRST = ["test_labs.py", "test_labs_any_data.py", "test_runner.py", "test_student_copies.py", "test_assign.py",
+# file's tests are in classes), in the order collected: the longest start first, so that no long one starts last. The
+# runner's toy labs come second: they need no compiled feature code, so one worker runs them while the tiny run waits
+# for numba's first compile.
+LONGEST_FIRST = ["test_labs.py", "test_runner.py", "test_labs_any_data.py", "test_student_copies.py", "test_assign.py",
                  "test_lab_assignments.py", "test_ddp.py", "test_recipes.py", "test_synth.py", "test_slurm.py",
                  "test_packaging.py", "test_calibration.py", "test_execute.py", "test_domains.py"]
 

@@ -7,15 +7,17 @@ from __future__ import annotations
 import librosa, numba
 import numpy as np
 import scipy.ndimage
+from pathlib import Path
 
 from ..core.errors import LabkitError
+from ..core.cache import build_lock
 from ..data.layout import N_MELS
 from ..core.checks import _check_positive, _expect, _is_real
-from .io import HOP, N_FFT, SR, _check_wave
+from .io import HOP, N_FFT, SR, _check_wave, click_tone
 from .spectral import _check_chroma_method, chromagram
 
 # %% auto #0
-__all__ = ['reference_features', 'median_filter_axis', 'hpss', 'beat_frames', 'extract_features', 'beat_sync_fused']
+__all__ = ['reference_features', 'median_filter_axis', 'hpss', 'beat_frames', 'extract_features', 'beat_sync_fused', 'warmup']
 
 # %% ../../nbs/02_audio/03_beats.ipynb #f3e79b75
 def reference_features(
@@ -105,6 +107,7 @@ def beat_frames(
 ) -> np.ndarray: # frame indices of the beats
     "Beat positions (in frames) found on the percussive part of `y`, as the official extractor did."
     _check_positive(sr=sr); y = _check_wave(y, sr)
+    warmup()
     if D is None: D = librosa.stft(y=y, n_fft=N_FFT, hop_length=HOP)
     y_perc = librosa.istft(hpss(D)[1], dtype=y.dtype, n_fft=N_FFT, hop_length=HOP, length=len(y))
     _, beats = librosa.beat.beat_track(y=y_perc, sr=sr, hop_length=HOP)
@@ -140,3 +143,21 @@ def beat_sync_fused(
 ) -> np.ndarray: # (140, n_beats + 1)
     "The dataset's beat-synchronous fused array: median of each row between beats."
     return extract_features(y, sr)["beat"]
+
+# %% ../../nbs/02_audio/03_beats.ipynb #86a3dd7a
+_WARM = False
+
+def _numba_cache()->Path:
+    "Where numba keeps compiled code: `NUMBA_CACHE_DIR`, else beside librosa's sources."
+    return Path(numba.config.CACHE_DIR or Path(librosa.__file__).parent)
+
+def warmup():
+    "Compile the feature code (numba) once in this process, one process at a time."
+    global _WARM
+    if _WARM: return
+    _WARM = True                                                # first: the run below comes back through `beat_frames`
+    try:
+        with build_lock(_numba_cache()):
+            extract_features(click_tone(seconds=2.0))
+    except BaseException:
+        _WARM = False; raise

@@ -14,21 +14,12 @@ from tqdm.std import tqdm
 from ..core.errors import LabkitError
 from ..core.checks import _check_positive
 from ..core.process import _die_with_parent
-from .io import click_tone
-from .beats import extract_features
+from .beats import warmup
 
 # %% auto #0
-__all__ = ['warmup', 'default_jobs', 'parallel_map']
+__all__ = ['default_jobs', 'parallel_map']
 
 # %% ../../nbs/02_audio/06_parallel.ipynb #befef43b
-_WARM = False
-
-def warmup():
-    "Run the feature code once on a short signal so numba compiles here, before workers start."
-    global _WARM
-    if not _WARM:
-        extract_features(click_tone(seconds=2.0)); _WARM = True
-
 def _worker_init(
     parent:int, # the pid of the process that started the pool
 ):

@@ -13,6 +13,7 @@ from ..core.errors import LabkitError
 from ..metrics.classification import confident_mistakes
 from ..data.layout import N_CHROMA, N_FUSED, N_MELS
 from ..audio.io import HOP, N_FFT, SR
+from ..audio.beats import warmup
 
 # %% auto #0
 __all__ = ['LISTEN_SR', 'EXCERPT_SECONDS', 'PLAYER_WIDTH', 'mel_to_audio', 'mfcc_to_audio', 'chroma_to_audio', 'beat_grid',
@@ -140,6 +141,7 @@ def beat_grid(
     "The beats librosa's tracker finds in the onsets of a mel spectrogram (the dataset stores no beat times)."
     m = _frames(mel, N_MELS, "mel")
     if len(m) < 3: return np.zeros(0, dtype=int)
+    warmup()                                                                # numba's beat tracker: compiled one process at a time
     env = librosa.onset.onset_strength(S=m.T, sr=sr, hop_length=hop_length)
     _, beats = librosa.beat.beat_track(onset_envelope=env, sr=sr, hop_length=hop_length)
     return np.asarray(beats, dtype=int)
