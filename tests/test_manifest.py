@@ -38,6 +38,14 @@ def test_round_trip_names_missing_changed_and_extra_files(tmp_path, monkeypatch,
     assert "1 missing (unpack the whole archive again): genres/rock/rock.00001.wav" in out and "1 changed" in out and "1 extra" in out
 
 
+def test_a_builder_in_a_temporary_folder_names_the_final_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path / "cache"))
+    tmp = gtzan(tmp_path / ".GTZAN.tmp-123")                       # renamed to GTZAN once the build is done
+    m = json.loads(write_manifest(tmp, name="GTZAN").read_text())
+    assert m["dataset"] == "GTZAN" and (tmp / MANIFEST_NAME).exists()
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'GTZAN' / MANIFEST_NAME}: ")   # the line shows where it will be
+
+
 def test_the_data_home_exports_the_manifest_and_fault_names():
     import labkit.data, labkit.data.faults, labkit.data.manifest
     for mod in (labkit.data.faults, labkit.data.manifest):

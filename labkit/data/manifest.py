@@ -89,7 +89,8 @@ def write_manifest(
     manifest = dict(dataset=name or root.name, n_files=len(sums), bytes=sum(s['size'] for s in sums.values()), **(counts if counts is not None else _counts(root)),
                     ignore=ignore, files=sums)
     _write_atomic(path, json.dumps(manifest, indent=1) + '\n')   # two builders of one corpus may write it at once
-    print(f"{path}: {len(sums)} files, {manifest['bytes'] / 1e6:.1f} MB" +
+    shown = root.parent / name / path.relative_to(root) if name and path.is_relative_to(root) else path  # where it will be
+    print(f"{shown}: {len(sums)} files, {manifest['bytes'] / 1e6:.1f} MB" +
           (f", {manifest['clips']} clips of {len(manifest['classes'])} classes ({manifest['layout']})" if 'clips' in manifest else
            f" (clips not counted: {manifest['note']})"))
     return path
