@@ -2,7 +2,7 @@
 MASTER_ADDR in the environment): the same weights as one process with twice the batch, a run killed after
 epoch 2 (or 3, with dropout and random augmentation in every process) and resumed ends exactly where the
 uninterrupted one does, and the README's torchrun script gives the same weights twice."""
-import importlib.util, os, random, re, socket, subprocess, sys
+import importlib.util, os, random, re, shutil, socket, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 import torch.multiprocessing as mp
@@ -117,6 +117,21 @@ def readme_script():
     return blocks[0]
 
 
+def torchrun(folder, env):
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "my_training.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+
+
+def teardown_abort(p) -> bool:
+    """Whether a torchrun ended only in torch's own teardown: both epochs done, then a process aborted at exit
+    ("terminate called without an active exception", exit -6). With torch 2.14, a DistributedDataParallel wrapper keeps
+    the gloo group and its three threads alive after `destroy_process_group` (shown without labkit: DDP on a Linear
+    layer, deleted, then the group destroyed, leaves them running), and their teardown at exit has aborted a process
+    in about one full test run in three, never in 50 runs of the script alone, loaded or not."""
+    return (p.returncode != 0 and "terminate called without an active exception" in p.stderr
+            and "epoch 2/2" in p.stdout and "Traceback (most recent call last)" not in p.stdout + p.stderr.split("terminate")[0])
+
+
 @pytest.mark.slow
 def test_the_readme_torchrun_script_gives_the_same_weights_twice(tmp_path):
     "Seeded before the model is built, two runs of the README's script under torchrun start and end alike."
@@ -128,8 +143,10 @@ def test_the_readme_torchrun_script_gives_the_same_weights_twice(tmp_path):
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
         (tmp_path / run / "my_training.py").write_text(script.replace("epochs=10", "epochs=2"))
-        p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                            "my_training.py"], cwd=tmp_path / run, env=env, capture_output=True, text=True, timeout=600)
+        p = torchrun(tmp_path / run, env)
+        if teardown_abort(p):                                 # see `teardown_abort`: once, then it fails like any error
+            warnings.warn(f"run {run}: gloo aborted a process at exit after the last epoch; ran it again from scratch")
+            shutil.rmtree(tmp_path / run / "runs"); p = torchrun(tmp_path / run, env)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     a, b = (load_checkpoint(tmp_path / r / "runs" / "ddp_lstm" / "last.pt") for r in ("a", "b"))
     assert len(a["history"]) == 2 and len(a["rng_ranks"]) == 2
