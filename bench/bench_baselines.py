@@ -7,7 +7,7 @@ baseline's score on the same clips); the labs' own tables show one seed. This be
 (`labkit lab`, the `small` preset) once per seed and gathers those rows:
 
 - per lab, its best network on the lab's headline metric (accuracy for genres and domains, mAP for tags, the mean of
-  the three Spearman correlations for affect), against its baseline, mean (min..max) over the seeds, and in how many
+  Spearman correlations it scores for affect), against its baseline, mean (min..max) over the seeds, and in how many
   seeds it is above;
 - every network of every lab, the same way.
 
@@ -39,7 +39,7 @@ def headline(rows: list) -> tuple[str, dict]:
         if r["value"] is not None and r["baseline"] is not None:    # a score the lab could not compute is left out
             by_model[r["model"]][r["metric"]] = (float(r["value"]), float(r["baseline"]))
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
-    if all(m.startswith("spearman_") for m in metrics):
+    if len(metrics) > 1 and all(m.startswith("spearman_") for m in metrics):
         return "mean Spearman", {k: tuple(np.mean([v[m] for m in metrics if m in v], axis=0)) for k, v in by_model.items()}
     return metrics[0], {k: v[metrics[0]] for k, v in by_model.items() if metrics[0] in v}
 
@@ -85,23 +85,23 @@ def table(labs: dict) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the tiny preset and one seed (a check that the benchmark runs)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run (default 0 1 2; --quick: 0)")
-    ap.add_argument("--runs", type=Path, nargs="+", default=None, help="read these run folders instead of running the labs")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds to run (default 0 1 2; --quick: 0); with --runs, the seeds they were run with")
+    ap.add_argument("--runs", type=Path, nargs="+", default=None, help="read these run folders (one per seed, made with this preset) instead of running the labs")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "baselines.md")
     a = ap.parse_args()
     preset = "tiny" if a.quick else "small"
     t0 = time.perf_counter()
-    if a.runs: runs, seeds = a.runs, None
+    if a.runs: runs, seeds = a.runs, a.seeds
     else:
         seeds = a.seeds or ([0] if a.quick else [0, 1, 2])
         tmp = Path(tempfile.mkdtemp(prefix="labkit-baselines-"))
         runs = [lab_run(tmp / f"seed{s}", preset, s) for s in seeds]
     labs = gather(runs)
     head = (f"## Every lab's networks against its pooled baseline\n\n"
-            + (f"`labkit lab --preset {preset} -p seed=S` for seeds {seeds}" if seeds is not None else f"Run folders {[str(r) for r in runs]}")
+            + (f"`labkit lab --preset {preset} -p seed=S` for seeds {seeds}" if seeds is not None else f"{len(runs)} runs of `labkit lab --preset {preset}`")
             + "; each lab's `vs_baseline` rows from its `metrics.json`. Score and baseline: mean (min..max) over the seeds; "
               "difference: mean of score minus baseline; above in: seeds where the network scores above its baseline. Affect "
-              "labs: the mean of the valence, energy and danceability Spearman correlations. A lab without rows trains no "
+              "labs: the mean of the Spearman correlations a lab scores (valence, energy, danceability; lab 5: one of them). A lab without rows trains no "
               "network to compare (lab 1 explores, lab 7 reads a trained one).\n\n")
     foot = (f"\n\nTook {time.perf_counter() - t0:.0f} s. Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"Python {platform.python_version()}, torch {torch.__version__}." + (" Quick mode (tiny preset)." if a.quick else "") + "\n")
