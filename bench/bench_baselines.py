@@ -6,9 +6,9 @@ lab that trains writes the comparison into its `metrics.json` as `vs_baseline` r
 baseline's score on the same clips); the labs' own tables show one seed. This benchmark runs the labs as `make lab` does
 (`labkit lab`, the `small` preset) once per seed and gathers those rows:
 
-- per lab, its best network on the lab's headline metric (accuracy for genres and domains, mAP for tags, the mean of
-  Spearman correlations it scores for affect), against its baseline, mean (min..max) over the seeds, and in how many
-  seeds it is above;
+- per lab, the network furthest above its own baseline (or least below it) on the lab's headline metric (accuracy for
+  genres and domains, mAP for tags, the mean of the Spearman correlations it scores for affect), mean (min..max) over
+  the seeds, and in how many seeds it is above;
 - every network of every lab, the same way.
 
 The reference is the baseline each lab fits in the same run on the same clips; it has no seed of its own except where
