@@ -103,7 +103,9 @@ def main():
               "difference: mean of score minus baseline; above in: seeds where the network scores above its baseline. Affect "
               "labs: the mean of the Spearman correlations a lab scores (valence, energy, danceability; lab 5: one of them). A lab without rows trains no "
               "network to compare (lab 1 explores, lab 7 reads a trained one).\n\n")
-    foot = (f"\n\nTook {time.perf_counter() - t0:.0f} s. Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
+    lab_time = sum(lab["seconds"] or 0 for run in runs for lab in json.loads((Path(run) / "summary.json").read_text()))
+    took = f"Took {time.perf_counter() - t0:.0f} s" if not a.runs else "Read from the run folders"
+    foot = (f"\n\n{took}; the labs ran {lab_time / 60:.0f} min in all ({lab_time / 60 / len(runs):.1f} min per run). Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"Python {platform.python_version()}, torch {torch.__version__}." + (" Quick mode (tiny preset)." if a.quick else "") + "\n")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(head + table(labs) + foot)
