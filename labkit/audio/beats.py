@@ -4,6 +4,7 @@
 
 # %% ../../nbs/02_audio/03_beats.ipynb #fda0b651
 from __future__ import annotations
+import os
 import librosa, numba
 import numpy as np
 import scipy.ndimage
@@ -151,6 +152,10 @@ def _numba_cache()->Path:
     "Where numba keeps compiled code: `NUMBA_CACHE_DIR`, else beside librosa's sources."
     return Path(numba.config.CACHE_DIR or Path(librosa.__file__).parent)
 
+def _compiled() -> bool:  # whether numba's cache holds the feature code (labkit's median filter stands for all of it)
+    index = getattr(getattr(getattr(_running_median_rows, "_cache", None), "_cache_file", None), "_index_path", None)
+    return index is None or os.path.exists(index)
+
 def warmup():
     "Compile the feature code (numba) once in this process, one process at a time."
     global _WARM
@@ -158,6 +163,7 @@ def warmup():
     _WARM = True                                                # first: the run below comes back through `beat_frames`
     try:
         with build_lock(_numba_cache()):
+            if not _compiled(): print("compiling the feature code once (about a minute on 2 cores; later runs reuse it)", flush=True)
             extract_features(click_tone(seconds=2.0))
     except BaseException:
         _WARM = False; raise

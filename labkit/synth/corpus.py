@@ -19,7 +19,7 @@ from ..data.spectrograms import save_fused
 from ..data.manifest import write_manifest
 from ..audio.io import HOP, SR, load_audio
 from ..audio.spectral import FEATURES_VERSION
-from ..audio.beats import _running_median_rows, extract_features
+from ..audio.beats import extract_features
 from ..audio.parallel import _check_jobs, parallel_map
 from .music import affect_from_params, render_clip, sample_params
 
@@ -125,15 +125,10 @@ def _write_corpus_manifest(
         print(f"{root.with_name(name)}: no manifest written ({str(e).splitlines()[0]}); `labkit data manifest {root.with_name(name)}` writes one where it can.")
         return None
 
-def _compiled() -> bool:  # whether numba's cache holds the feature code (labkit's median filter stands for all of it)
-    index = getattr(getattr(getattr(_running_median_rows, "_cache", None), "_cache_file", None), "_index_path", None)
-    return index is None or os.path.exists(index)
-
 def _build_corpus(preset, seed, tmp, n_jobs, progress):  # write the corpus into the new folder `tmp`; what INFO.json records
     t0 = time.perf_counter()
     jobs, need = plan_corpus(preset, seed), _corpus_bytes(preset)
     with _writing(tmp, "corpus", need): tmp.mkdir(parents=True)
-    if not _compiled(): print("compiling the feature code once (about a minute on 2 cores; later runs reuse it)", flush=True)
     rows = [None] * len(jobs)
     for i, row in parallel_map(_build_clip, [(j, tmp, need) for j in jobs], n_jobs, desc=f"synth {preset}", progress=progress):
         rows[i] = row
