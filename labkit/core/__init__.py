@@ -11,3 +11,4 @@ from .checks import *
 from .files import *
 from .lock import *
 from .cache import *
+from .process import *   # its exit handler, for the processes of a batch
