@@ -62,3 +62,15 @@ def test_run_cache_and_bad_kind(tmp_path):
     with pytest.raises(LabkitError, match="run kind"): run_one({"kind": "eeg"}, tmp_path)
     (tmp_path / f"{run_key({'kind': 'scratch', 'x': 1})}.json").write_text('{"accuracy": 0.5}')
     assert run_one({"kind": "scratch", "x": 1, "device": "cuda"}, tmp_path) == {"accuracy": 0.5, "cached": True}
+
+
+def test_the_default_network_needs_no_torchvision(tmp_path, monkeypatch):
+    "Lab 8's default network is labkit's CNN: a core install (no labkit[vision]) trains it; EfficientNet-B0 says which extra it needs."
+    import sys
+    for name in ("torchvision", "torchvision.models"): monkeypatch.setitem(sys.modules, name, None)   # as on a core install
+    data = dict(names=["speech", "urban"], preset="tiny", seed=0, data_dir=None, features="mfcc")
+    spec = dict(kind="scratch", target="speech", fraction=1.0, data=data, epochs=1, batch_size=16, lr=1e-3, min_steps=2,
+                seed=0, device="cpu", arch="cnn")
+    r = run_one(spec, tmp_path)
+    assert r["steps"] == 4 and 0 <= r["accuracy"] <= 1                  # 60 clips in batches of 16
+    with pytest.raises(LabkitError, match=r"labkit\[vision\]"): run_one(dict(spec, arch="efficientnet_b0"), tmp_path)

@@ -146,7 +146,7 @@ def test_lab_8_runs_on_native_layouts(tmp_path):
     import json, os, subprocess, sys
     data = tmp_path / "data"
     urbansound8k(data / "UrbanSound8K"); speech_commands(data / "speech_commands")
-    params = dict(epochs=1, batch_size=8, min_steps=2, fractions=[1.0], freeze_curve=[30], n_jobs=1, device="cpu")
+    params = dict(epochs=1, batch_size=8, min_steps=2, fractions=[1.0], freeze_curve=[2], n_jobs=1, device="cpu")
     r = subprocess.run([str(Path(sys.executable).parent / "labkit"), "lab", "--only", "8", "--data-dir", str(data),
                         "--out", str(tmp_path / "run"), *[a for k, v in params.items() for a in ("-p", f"{k}={v}")]],
                        capture_output=True, text=True, env={**os.environ, "LABKIT_CACHE": str(tmp_path / "cache")})

@@ -82,7 +82,10 @@ def plot_convergence(
     fig.tight_layout()
     return fig
 
-def plot_freezing(df:pd.DataFrame):
+def plot_freezing(
+    df:pd.DataFrame, # from transfer_study
+    n_conv:int|None=None, # conv layers the network has, for the axis label
+):
     "Accuracy against frozen depth for the pair(s) with a freezing curve, scratch as a line; returns the figure."
     import matplotlib.pyplot as plt
     t = df[df['kind'] == 'transfer']
@@ -92,6 +95,6 @@ def plot_freezing(df:pd.DataFrame):
         c = t[(t['source'] == s) & (t['target'] == tg) & (t['fraction'] == f)].sort_values('freeze')
         line, = ax.plot(c['freeze'], c['accuracy'], marker='o', label=f"{s} -> {tg} ({f:.0%})")
         ax.axhline(scratch_table(df).loc[tg, f], ls='--', color=line.get_color(), label=f"{tg} scratch ({f:.0%})")
-    ax.set_xlabel('conv layers frozen (of 81)'); ax.set_ylabel('test accuracy'); ax.legend(fontsize=7)
+    ax.set_xlabel('conv layers frozen' + (f' (of {n_conv})' if n_conv else '')); ax.set_ylabel('test accuracy'); ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
