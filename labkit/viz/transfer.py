@@ -88,6 +88,7 @@ def plot_freezing(
 ):
     "Accuracy against frozen depth for the pair(s) with a freezing curve, scratch as a line; returns the figure."
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     t = df[df['kind'] == 'transfer']
     counts = t.groupby(['source', 'target', 'fraction'])['freeze'].nunique()
     fig, ax = plt.subplots(figsize=(4.5, 3))
@@ -95,6 +96,7 @@ def plot_freezing(
         c = t[(t['source'] == s) & (t['target'] == tg) & (t['fraction'] == f)].sort_values('freeze')
         line, = ax.plot(c['freeze'], c['accuracy'], marker='o', label=f"{s} -> {tg} ({f:.0%})")
         ax.axhline(scratch_table(df).loc[tg, f], ls='--', color=line.get_color(), label=f"{tg} scratch ({f:.0%})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # depths are whole layers
     ax.set_xlabel('conv layers frozen' + (f' (of {n_conv})' if n_conv else '')); ax.set_ylabel('test accuracy'); ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
