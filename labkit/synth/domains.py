@@ -23,7 +23,7 @@ from ..audio.frontends import DOMAIN_FEATURES_VERSION, FRONT_SR, clip_features
 from ..audio.spectral import fused_features
 from ..audio.parallel import parallel_map
 from .corpus import make_corpus
-from .sounds import RADIO_CLASSES, RADIO_SR, URBAN_CLASSES, make_digit, make_radio, make_urban
+from .sounds import RADIO_CLASSES, RADIO_SR, URBAN_CLASSES, make_digit, make_radio, make_speech, make_urban
 
 # %% auto #0
 __all__ = ['DOMAIN_PRESETS', 'DOMAIN_GENERATOR_VERSION', 'DOMAINS', 'plan_domain', 'make_domain', 'DomainData', 'load_domain',
@@ -32,12 +32,12 @@ __all__ = ['DOMAIN_PRESETS', 'DOMAIN_GENERATOR_VERSION', 'DOMAINS', 'plan_domain
 # %% ../../nbs/03_synth/06_domains.ipynb #13832cdd
 DOMAIN_PRESETS = {'tiny': dict(train=6, test=2), 'small': dict(train=30, test=10), 'full': dict(train=300, test=60)}
 
-DOMAIN_GENERATOR_VERSION = "1"  # bump when a generator changes
+DOMAIN_GENERATOR_VERSION = "2"  # bump when a generator changes
 
 DOMAINS = {  # name -> (classes, clip maker, sample rate it is written at)
     'urban': (URBAN_CLASSES, make_urban, FRONT_SR),
     'radio': (RADIO_CLASSES, make_radio, RADIO_SR),
-    'speech': (DIGIT_CLASSES, make_digit, FRONT_SR),
+    'speech': (DIGIT_CLASSES, make_speech, FRONT_SR),
     'music': (tuple(sorted({g for g in CLASS_MAPPING.values() if g})), None, None),
 }
 

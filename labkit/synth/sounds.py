@@ -13,7 +13,8 @@ from ..audio.frontends import FRONT_SR
 from .music import GENRE_STYLES, render_clip, sample_params
 
 # %% auto #0
-__all__ = ['URBAN_CLASSES', 'RADIO_SR', 'RADIO_MODES', 'RADIO_CLASSES', 'speak', 'make_digit', 'make_urban', 'make_radio']
+__all__ = ['URBAN_CLASSES', 'RADIO_SR', 'RADIO_MODES', 'RADIO_CLASSES', 'speak', 'make_digit', 'make_speech', 'make_urban',
+           'make_radio']
 
 # %% ../../nbs/03_synth/05_sounds.ipynb #256f4f15
 def _tone(freq, sr, n_harm=1, tilt=1.0, rng=None):  # freq: (n,) Hz per sample -> (n,) sum of harmonics, 1/k**tilt
@@ -48,6 +49,15 @@ def _fade(y, sr, ms=5.0):  # raised-cosine edges
     if k > 0:
         ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, k)); y = y.copy(); y[:k] *= ramp; y[-k:] *= ramp[::-1]
     return y
+
+def _channel(y, rng, sr, max_tilt=4.0, max_peak=8.0, n_peaks=2):  # y heard through a random microphone and room
+    "A random colouring: a spectral tilt of up to `max_tilt` dB per octave and `n_peaks` broad peaks or dips of up to `max_peak` dB."
+    f = np.fft.rfftfreq(len(y), 1 / sr); octave = np.log2(np.maximum(f, 50.0) / 1000.0)   # octaves from 1 kHz
+    gain_db = rng.uniform(-max_tilt, max_tilt) * octave
+    for _ in range(n_peaks):
+        centre, width = rng.uniform(-2.5, 3.0), rng.uniform(0.4, 1.2)                      # in octaves from 1 kHz
+        gain_db = gain_db + rng.uniform(-max_peak, max_peak) * np.exp(-0.5 * ((octave - centre) / width) ** 2)
+    return np.fft.irfft(np.fft.rfft(y) * 10 ** (gain_db / 20), len(y))
 
 def _normalise(y, rng, lo=-26.0, hi=-8.0):  # RMS level drawn in lo..hi dBFS, clipped to [-1, 1]
     y = y * 10 ** (rng.uniform(lo, hi) / 20) / _rms(y)
@@ -121,6 +131,15 @@ def make_digit(
     y = _place(voice, n, rng)
     return _normalise(_at_snr(y, _pink(rng, n), rng.uniform(0, 30)), rng)
 
+def make_speech(
+    label:str, # one of DIGIT_CLASSES
+    rng:np.random.Generator, # draws the speaker, the take and the microphone
+    sr:int=FRONT_SR, # sample rate
+    seconds:float=1.0, # clip length
+)->np.ndarray: # float32 waveform
+    "A `make_digit` clip as a random microphone in a random room records it (the embedded speech domain's clips)."
+    return _normalise(_channel(make_digit(label, rng, sr, seconds), rng, sr), rng)
+
 # %% ../../nbs/03_synth/05_sounds.ipynb #6a589f82
 URBAN_CLASSES = ('air_conditioner', 'car_horn', 'children_playing', 'dog_bark', 'drilling', 'engine_idling',
                  'gun_shot', 'jackhammer', 'siren', 'street_music')  # UrbanSound8K's classID order
@@ -189,16 +208,20 @@ def _urban_event(label, rng, n, sr):  # the foreground sound of one urban class,
         return np.asarray(render_clip(p, n / sr + 0.01, rng, sr=sr), dtype=np.float64)[:n]
     raise LabkitError(f"unknown urban sound class {label!r}; expected one of {URBAN_CLASSES}.")
 
+def _at_speed(label, rng, n, sr, octaves=0.8):  # the event played 2**u times as fast, u in -octaves..octaves: pitch and rate move together
+    k = 2 ** rng.uniform(-octaves, octaves); m = int(np.ceil(n * k)) + 2
+    return np.interp(np.arange(n) * k, np.arange(m), _urban_event(label, rng, m, sr))
+
 def make_urban(
     label:str, # one of URBAN_CLASSES
     rng:np.random.Generator, # draws everything about the clip
     sr:int=FRONT_SR, # sample rate
     seconds:float=1.0, # clip length
 )->np.ndarray: # float32 waveform
-    "One urban-sound-like clip of `label` in city background noise."
+    "One urban-sound-like clip of `label` at a random speed, in city background noise, each heard through its own channel."
     n = int(seconds * sr)
-    event = _urban_event(label, rng, n, sr)
-    return _normalise(_at_snr(event, _pink(rng, n), rng.uniform(-5, 20)), rng)
+    event = _channel(_at_speed(label, rng, n, sr), rng, sr)
+    return _normalise(_at_snr(event, _channel(_pink(rng, n), rng, sr), rng.uniform(-5, 20)), rng)
 
 # %% ../../nbs/03_synth/05_sounds.ipynb #a29b7bbd
 RADIO_SR = 6000  # PanoradioHF's sample rate, Hz
