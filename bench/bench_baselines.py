@@ -9,7 +9,9 @@ baseline's score on the same clips); the labs' own tables show one seed. This be
 - per lab, the network furthest above its own baseline (or least below it) on the lab's headline metric (accuracy for
   genres and domains, mAP for tags, the mean of the Spearman correlations it scores for affect), mean (min..max) over
   the seeds, and in how many seeds it is above;
-- every network of every lab, the same way.
+- every network of every lab, the same way;
+- lab 8's mean transfer gain (transfer minus scratch, over its ordered domain pairs) per target fraction, per seed:
+  what its `metrics.json` reports as `mean_gain`; the reference is 0, no gain.
 
 The reference is the baseline each lab fits in the same run on the same clips; it has no seed of its own except where
 the lab's split depends on the seed. `--runs DIR ...` reads run folders made earlier (e.g. by `make lab`) instead of
@@ -82,6 +84,22 @@ def table(labs: dict) -> str:
     return "\n".join(["### Each lab's best network", "", *best, "", "### Every network", "", *every])
 
 
+def transfer_gains(runs: list, seeds: list) -> str:
+    "Lab 8's mean transfer gain per target fraction, one column per seed, and their mean."
+    per = [next(((lab.get("metrics") or {}).get("mean_gain") or {} for lab in json.loads((Path(run) / "summary.json").read_text())
+                 if lab["name"].startswith("08_")), {}) for run in runs]
+    fractions = sorted({f for g in per for f in g}, key=float)
+    if not fractions: return ""
+    names = [f"seed {s}" for s in seeds] if seeds is not None else [f"run {i + 1}" for i in range(len(runs))]
+    lines = ["### Lab 8: transfer gain", "", "Transfer minus scratch test accuracy, the mean over the lab's ordered domain pairs (nothing frozen), "
+             "per target fraction; reference: 0, no gain.", "",
+             "| target fraction | " + " | ".join(names) + " | mean | above 0 in |", "|---" * (len(names) + 3) + "|"]
+    for f in fractions:
+        g = np.array([p.get(f, np.nan) for p in per], dtype=float)
+        lines.append(f"| {float(f):.0%} | " + " | ".join(f"{v:+.3f}" for v in g) + f" | {np.nanmean(g):+.3f} | {int((g > 0).sum())} of {len(g)} |")
+    return "\n\n" + "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the tiny preset and one seed (a check that the benchmark runs)")
@@ -108,7 +126,7 @@ def main():
     foot = (f"\n\n{took}; the labs ran {lab_time / 60:.0f} min in all ({lab_time / 60 / len(runs):.1f} min per run). Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"Python {platform.python_version()}, torch {torch.__version__}." + (" Quick mode (tiny preset)." if a.quick else "") + "\n")
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(head + table(labs) + foot)
+    a.out.write_text(head + table(labs) + transfer_gains(runs, seeds) + foot)
     print(a.out.read_text())
 
 

@@ -21,7 +21,7 @@ its own corpus, subsets and initialisation): scratch against the floor per domai
 (transfer minus scratch, every ordered pair, nothing frozen) at 5 % and 100 %.
 
 Transfer matrix: `transfer_study` with lab 8's default grid (urban and speech, or `--domains`; fractions 5 % and
-100 %; freezing curve 10/30/60 on one pair; mix and multitask; lab 8's steps and learning rate) on the small preset,
+100 %; the network's freezing curve on one pair; mix and multitask; lab 8's steps and learning rate) on the small preset,
 from an empty run cache, with 2 processes. Reference: the sum of the runs' own training times, i.e. the same work in
 one process; ratio = wall time / that sum. Its numbers are reported too, and the load average of the machine."""
 import argparse, os, platform, tempfile, time

@@ -246,7 +246,7 @@ def _train_multitask(spec, domains):
 _KINDS = {'scratch': _train_classifier, 'transfer': _train_classifier, 'mix': _train_mix, 'multitask': _train_multitask}
 
 def run_one(
-    spec:dict, # the run's parameters (see `scratch_spec`, `transfer_spec`, `mix_spec`, `multitask_spec`)
+    spec:dict, # the run's parameters (kind 'scratch', 'transfer', 'mix' or 'multitask'; `transfer_study` builds them)
     cache:str|Path|None=None, # folder of cached results; None: <labkit cache>/crossdomain
     threads:int|None=1, # torch threads while training (None: leave torch's setting)
 )->dict: # the spec plus results: accuracy, val_accuracy per epoch, train_loss per epoch, seconds, key, cached
