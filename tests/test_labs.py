@@ -1,7 +1,7 @@
 """Every lab notebook runs under papermill, through `labkit lab`'s own runner, with tiny parameters on the tiny
 preset, and writes sane metrics. The checks look for values that are present, finite and in range, and for
 learning where it is meaningful even on tiny data (the one-batch overfit check); never for exact numbers."""
-import json, math, re
+import ast, json, math, re
 from pathlib import Path
 
 import nbformat, papermill as pm, pytest
@@ -24,7 +24,10 @@ def test_lab_has_one_parameters_cell_and_a_kernelspec(lab):
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{lab.name}: {len(tagged)} cells tagged 'parameters'"
     assert nb.metadata["kernelspec"]["name"] == "python3"
-    assert CORE <= set(pm.inspect_notebook(str(lab))), f"{lab.name} lacks {CORE - set(pm.inspect_notebook(str(lab)))}"
+    declared = set(pm.inspect_notebook(str(lab)))
+    assert CORE <= declared, f"{lab.name} lacks {CORE - declared}"
+    assigned = {t.id for s in ast.parse(tagged[0].source).body if isinstance(s, ast.Assign) for t in s.targets}
+    assert assigned == declared, f"{lab.name}: papermill cannot read {assigned - declared} (a second '=' on the line?)"
 
 
 def finite(x): return isinstance(x, (int, float)) and math.isfinite(x)
