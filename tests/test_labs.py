@@ -86,8 +86,11 @@ def check_07(m):
 
 def check_09(m):
     assert m["overfit"]["final_loss"] < 0.5 * m["overfit"]["first_loss"]  # the transformer can learn one batch
-    models = {"AST-tiny, from scratch", "CNN, from scratch", "AST-tiny, genre-trained, frozen", "AST-tiny, genre-trained, fine-tuned"}
+    models = {"AST-tiny, from scratch", "CNN, from scratch", "AST-tiny, pretrained, frozen", "AST-tiny, pretrained, fine-tuned"}
     assert set(m["map"]) == models and all(unit(v) for v in m["map"].values()) and unit(m["chance_map"])
+    assert set(m["start_gain"]) == {"frozen", "fine-tuned"}
+    for k, gain in m["start_gain"].items():                  # the start's gain is the difference of the two scores
+        assert math.isclose(gain, m["map"][f"AST-tiny, pretrained, {k}"] - m["map"]["AST-tiny, from scratch"])
     assert all(v > 0 for v in m["clips_per_s"].values()) and set(m["clips_per_s"]) == models
     assert 0 < m["parameters"]["AST trainable, frozen"] < m["parameters"]["AST trainable, fine-tuned"] / 100  # only the head
     assert all(s == "no positive clip" or s.startswith("every clip") for s in m["unscored"].values())
