@@ -11,7 +11,9 @@ baseline's score on the same clips); the labs' own tables show one seed. This be
   the seeds, and in how many seeds it is above;
 - every network of every lab, the same way;
 - lab 8's mean transfer gain (transfer minus scratch, over its ordered domain pairs) per target fraction, per seed:
-  what its `metrics.json` reports as `mean_gain`; the reference is 0, no gain.
+  what its `metrics.json` reports as `mean_gain`; the reference is 0, no gain;
+- lab 9's gain of the started transformer over the one trained from scratch (`start_gain`), frozen and fine-tuned, per
+  seed; the reference is 0.
 
 The reference is the baseline each lab fits in the same run on the same clips; it has no seed of its own except where
 the lab's split depends on the seed. `--runs DIR ...` reads run folders made earlier (e.g. by `make lab`) instead of
@@ -84,20 +86,37 @@ def table(labs: dict) -> str:
     return "\n".join(["### Each lab's best network", "", *best, "", "### Every network", "", *every])
 
 
+def per_run(runs: list, lab: str, key: str) -> list:
+    "The `key` entry of lab `lab`'s metrics in each run (an empty dict where the lab did not write it)."
+    return [next(((r.get("metrics") or {}).get(key) or {} for r in json.loads((Path(run) / "summary.json").read_text())
+                  if r["name"].startswith(lab)), {}) for run in runs]
+
+
+def gain_table(per: list, seeds: list, title: str, note: str, row_name: str, rows: list, label) -> str:
+    "One row per entry of `rows`: its value in each run, their mean, and in how many runs it is above 0."
+    if not rows: return ""
+    names = [f"seed {s}" for s in seeds] if seeds is not None else [f"run {i + 1}" for i in range(len(per))]
+    lines = [f"### {title}", "", note, "", f"| {row_name} | " + " | ".join(names) + " | mean | above 0 in |", "|---" * (len(names) + 3) + "|"]
+    for k in rows:
+        g = np.array([p.get(k, np.nan) for p in per], dtype=float)
+        lines.append(f"| {label(k)} | " + " | ".join(f"{v:+.3f}" for v in g) + f" | {np.nanmean(g):+.3f} | {int((g > 0).sum())} of {len(g)} |")
+    return "\n\n" + "\n".join(lines)
+
+
 def transfer_gains(runs: list, seeds: list) -> str:
     "Lab 8's mean transfer gain per target fraction, one column per seed, and their mean."
-    per = [next(((lab.get("metrics") or {}).get("mean_gain") or {} for lab in json.loads((Path(run) / "summary.json").read_text())
-                 if lab["name"].startswith("08_")), {}) for run in runs]
-    fractions = sorted({f for g in per for f in g}, key=float)
-    if not fractions: return ""
-    names = [f"seed {s}" for s in seeds] if seeds is not None else [f"run {i + 1}" for i in range(len(runs))]
-    lines = ["### Lab 8: transfer gain", "", "Transfer minus scratch test accuracy, the mean over the lab's ordered domain pairs (nothing frozen), "
-             "per target fraction; reference: 0, no gain.", "",
-             "| target fraction | " + " | ".join(names) + " | mean | above 0 in |", "|---" * (len(names) + 3) + "|"]
-    for f in fractions:
-        g = np.array([p.get(f, np.nan) for p in per], dtype=float)
-        lines.append(f"| {float(f):.0%} | " + " | ".join(f"{v:+.3f}" for v in g) + f" | {np.nanmean(g):+.3f} | {int((g > 0).sum())} of {len(g)} |")
-    return "\n\n" + "\n".join(lines)
+    per = per_run(runs, "08_", "mean_gain")
+    return gain_table(per, seeds, "Lab 8: transfer gain", "Transfer minus scratch test accuracy, the mean over the lab's ordered domain "
+                      "pairs (nothing frozen), per target fraction; reference: 0, no gain.", "target fraction",
+                      sorted({f for g in per for f in g}, key=float), lambda f: f"{float(f):.0%}")
+
+
+def start_gains(runs: list, seeds: list) -> str:
+    "Lab 9's gain of the started transformer over the one trained from scratch, frozen and fine-tuned, one column per seed."
+    per = per_run(runs, "09_", "start_gain")
+    return gain_table(per, seeds, "Lab 9: the transformer's start", "Test mAP of AST-tiny started from tagging the genre clips, minus "
+                      "AST-tiny trained from scratch on the same tagging clips; reference: 0, no gain.", "started transformer",
+                      [k for k in ("frozen", "fine-tuned") if any(k in p for p in per)], str)
 
 
 def main():
@@ -126,7 +145,7 @@ def main():
     foot = (f"\n\n{took}; the labs ran {lab_time / 60:.0f} min in all ({lab_time / 60 / len(runs):.1f} min per run). Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, "
             f"Python {platform.python_version()}, torch {torch.__version__}." + (" Quick mode (tiny preset)." if a.quick else "") + "\n")
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(head + table(labs) + transfer_gains(runs, seeds) + foot)
+    a.out.write_text(head + table(labs) + transfer_gains(runs, seeds) + start_gains(runs, seeds) + foot)
     print(a.out.read_text())
 
 
