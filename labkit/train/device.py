@@ -4,12 +4,31 @@
 
 # %% ../../nbs/06_train/03_device.ipynb #0059131f
 from __future__ import annotations
+import ctypes, os, sys
 import torch
 
 from ..core.errors import LabkitError
 
 # %% auto #0
-__all__ = ['get_device', 'to_device']
+__all__ = ['keep_freed_memory', 'get_device', 'to_device']
+
+# %% ../../nbs/06_train/03_device.ipynb #171933cb
+_MALLOC_ENV = ('MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_', 'MALLOC_MMAP_MAX_')
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3               # mallopt's parameter numbers (malloc.h)
+_kept = None
+
+def keep_freed_memory()->bool: # True where glibc's malloc now keeps freed blocks for reuse
+    "Let glibc's malloc reuse large freed blocks instead of returning them to the system at every batch (once per process)."
+    global _kept
+    if _kept is None:
+        tuned = any(k in os.environ for k in _MALLOC_ENV) or 'malloc' in os.environ.get('GLIBC_TUNABLES', '')
+        libc = None
+        if sys.platform.startswith('linux') and not tuned:
+            try: libc = ctypes.CDLL('libc.so.6')
+            except OSError: pass                                # musl and others: no glibc to tune
+        _kept = (libc is not None and hasattr(libc, 'mallopt') and libc.mallopt(_M_MMAP_THRESHOLD, 1 << 30) == 1
+                 and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 31) == 1)
+    return _kept
 
 # %% ../../nbs/06_train/03_device.ipynb #4c5bf334
 def _valid_devices()->list[str]:
@@ -24,6 +43,7 @@ def get_device(
     device:str|torch.device|None='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' (any case) or a torch.device
 )->torch.device:
     "The torch device to use; 'auto' picks CUDA, then MPS, then CPU."
+    keep_freed_memory()                                     # every fit and evaluate starts here (see below)
     if device is None: device = 'auto'
     valid = _valid_devices()
     choices = 'valid choices on this machine: ' + ', '.join(repr(v) for v in valid)
