@@ -43,7 +43,7 @@ def get_device(
     device:str|torch.device|None='auto', # 'auto', 'cpu', 'cuda', 'cuda:1', 'mps' (any case) or a torch.device
 )->torch.device:
     "The torch device to use; 'auto' picks CUDA, then MPS, then CPU."
-    keep_freed_memory()                                     # every fit and evaluate starts here (see below)
+    keep_freed_memory()                                     # every fit and evaluate starts here (above)
     if device is None: device = 'auto'
     valid = _valid_devices()
     choices = 'valid choices on this machine: ' + ', '.join(repr(v) for v in valid)
