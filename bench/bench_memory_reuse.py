@@ -13,6 +13,8 @@ Both in fresh processes, alternately, in the same run:
 import argparse, json, os, platform, resource, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
+from labkit.train.device import _MALLOC_ENV
+
 HERE = Path(__file__).resolve().parent
 REFERENCE_ENV = {"GLIBC_TUNABLES": "glibc.malloc.perturb=0"}
 
@@ -42,7 +44,7 @@ def child(steps: int) -> dict:
 def run_child(steps: int, reference: bool) -> dict:
     "One fresh process of `child`."
     env = {**os.environ, **(REFERENCE_ENV if reference else {})}
-    for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"): env.pop(k, None)
+    for k in _MALLOC_ENV: env.pop(k, None)                      # settings that would make labkit leave malloc alone
     if not reference and "malloc" in env.get("GLIBC_TUNABLES", ""): env.pop("GLIBC_TUNABLES")
     r = subprocess.run([sys.executable, __file__, "--child", str(steps)], env=env, capture_output=True, text=True, check=True)
     res = json.loads(r.stdout.strip().splitlines()[-1])
