@@ -37,6 +37,7 @@ class CNNBackbone(nn.Module):
     def forward(self, x, lengths=None):
         valid = full_lengths(x, lengths).to(x.device)                        # (B,) real frames, then real columns
         h = x.transpose(1, 2).unsqueeze(1)                                   # (B, T, F) -> (B, 1, F, T)
+        h = h.contiguous(memory_format=torch.channels_last)                  # channels-last: faster convolutions and pools
         h = h * _columns(valid, h)                                           # whatever the padding holds, it reads as 0
         for layer in self.features:
             h = layer(h)
