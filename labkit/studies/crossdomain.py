@@ -89,7 +89,7 @@ def freezing_table(
                               frozen_share=round(t.loc[d, 'frozen_share'], 4)) for d in depths]).set_index('n_conv')
 
 # %% ../../nbs/08_studies/01_crossdomain.ipynb #665dc3d2
-CROSSDOMAIN_VERSION = "3"  # bump when a run's meaning changes: part of every cache key
+CROSSDOMAIN_VERSION = "4"  # bump when what a run computes changes (4: the CNN runs channels-last): part of every cache key
 
 class ArrayDataset(Dataset):
     "Fixed-size `(N, T, F)` features and labels as labkit items `(x, y, length)`, standardised, SpecAugment when training."
