@@ -22,18 +22,21 @@ from labkit.train import get_device
 HERE = Path(__file__).resolve().parent
 
 
+def first_conv(model):
+    "The first convolution of `model`."
+    return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+
+
 def reference_layout(model):
     "Make `model`'s CNN run in PyTorch's usual NCHW layout: its first convolution gets an NCHW copy of the image."
-    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    first.register_forward_pre_hook(lambda mod, args: (args[0].clone(memory_format=torch.contiguous_format),))
+    first_conv(model).register_forward_pre_hook(lambda mod, args: (args[0].clone(memory_format=torch.contiguous_format),))
     return model
 
 
 def layout_of(model, x):
     "The memory layout of the first convolution's output when `model` reads `x`."
-    first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     seen = []
-    hook = first.register_forward_hook(lambda mod, args, out: seen.append(out.is_contiguous(memory_format=torch.channels_last)))
+    hook = first_conv(model).register_forward_hook(lambda mod, args, out: seen.append(out.is_contiguous(memory_format=torch.channels_last)))
     with torch.no_grad(): model(x)
     hook.remove()
     return "channels-last" if seen[0] else "NCHW"
